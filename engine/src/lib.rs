@@ -1,0 +1,14 @@
+//! axiom's decision core.
+//!
+//! The pure parts (model, canonical JSON, signatures, stateless checks, policy compilation and
+//! evaluation) take the current time and solver results as inputs, so they can be tested
+//! exhaustively. The actor parts (`shard`, `smt`) are thin drivers around them.
+
+pub mod canonical;
+pub mod checks;
+pub mod crypto;
+pub mod keys;
+pub mod model;
+pub mod policy;
+pub mod shard;
+pub mod smt;
