@@ -10,5 +10,6 @@ pub mod crypto;
 pub mod keys;
 pub mod model;
 pub mod policy;
+pub mod settings;
 pub mod shard;
 pub mod smt;
