@@ -13,3 +13,4 @@ pub mod policy;
 pub mod settings;
 pub mod shard;
 pub mod smt;
+pub mod state;
