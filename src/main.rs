@@ -1,6 +1,7 @@
 //! The `axiom` command: server, demo, agent tools and operator tools in one binary.
 
 mod cli;
+mod node;
 
 use clap::Parser;
 use std::process::ExitCode;
