@@ -7,6 +7,7 @@
 pub mod canonical;
 pub mod checks;
 pub mod crypto;
+pub mod decision;
 pub mod incidents;
 pub mod keys;
 pub mod model;
