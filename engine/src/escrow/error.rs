@@ -1,0 +1,170 @@
+//! Why an escrow operation was rejected.
+
+use super::state::EscrowStatus;
+use std::fmt;
+
+/// Which separation-of-duties rule an approver broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SodConflict {
+    /// The approver is the agent that requested the action.
+    RequestingActor,
+    /// The approver owns the key that signed the request.
+    KeyOwner,
+}
+
+impl fmt::Display for SodConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SodConflict::RequestingActor => f.write_str("requesting actor"),
+            SodConflict::KeyOwner => f.write_str("key owner"),
+        }
+    }
+}
+
+/// An escrow operation that was rejected; the escrow is unchanged.
+///
+/// The variants fall in three groups, see [`EscrowError::is_forbidden`] and
+/// [`EscrowError::is_conflict`]: the principal may not do this (403), the escrow is in the
+/// wrong state for it (409), or the input is invalid (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscrowError {
+    /// The operation is not defined in the escrow's current status.
+    #[error("escrow `{escrow_id}` is {status}, so it cannot be {operation}")]
+    InvalidTransition {
+        /// Escrow id.
+        escrow_id: String,
+        /// Past participle of the operation, for example `approved`.
+        operation: &'static str,
+        /// Current status.
+        status: EscrowStatus,
+    },
+
+    /// The escrow's expiry time has passed; the caller should record it with `expire`.
+    #[error("escrow `{escrow_id}` expired at {expires_at_ms} ms (now {now_ms} ms)")]
+    Expired {
+        /// Escrow id.
+        escrow_id: String,
+        /// Expiry time, Unix milliseconds.
+        expires_at_ms: i64,
+        /// Time of the rejected operation, Unix milliseconds.
+        now_ms: i64,
+    },
+
+    /// `expire` was called before the expiry time.
+    #[error("escrow `{escrow_id}` does not expire until {expires_at_ms} ms (now {now_ms} ms)")]
+    NotYetExpired {
+        /// Escrow id.
+        escrow_id: String,
+        /// Expiry time, Unix milliseconds.
+        expires_at_ms: i64,
+        /// Time of the rejected operation, Unix milliseconds.
+        now_ms: i64,
+    },
+
+    /// The principal belongs to another tenant.
+    #[error("principal `{principal}` of tenant `{principal_tenant}` cannot act on escrow `{escrow_id}` of another tenant")]
+    WrongTenant {
+        /// Escrow id.
+        escrow_id: String,
+        /// Principal id.
+        principal: String,
+        /// Tenant of the principal.
+        principal_tenant: String,
+    },
+
+    /// The principal holds none of the roles the operation needs.
+    #[error("principal `{principal}` holds none of the roles {required:?} needed to act on escrow `{escrow_id}`")]
+    MissingRole {
+        /// Escrow id.
+        escrow_id: String,
+        /// Principal id.
+        principal: String,
+        /// Roles of which one is needed.
+        required: Vec<String>,
+    },
+
+    /// Separation of duties forbids this approver.
+    #[error("approver `{approver}` is the {conflict} of escrow `{escrow_id}`, and separation of duties forbids that approval")]
+    SeparationOfDuties {
+        /// Escrow id.
+        escrow_id: String,
+        /// Principal id of the rejected approver.
+        approver: String,
+        /// Which rule was broken.
+        conflict: SodConflict,
+    },
+
+    /// The approver already approved; a quorum needs distinct approvers.
+    #[error("approver `{approver}` already approved escrow `{escrow_id}`, and a quorum needs distinct approvers")]
+    DuplicateApprover {
+        /// Escrow id.
+        escrow_id: String,
+        /// Principal id of the repeated approver.
+        approver: String,
+    },
+
+    /// Execution was requested before the quorum was reached.
+    #[error("escrow `{escrow_id}` has {approvals} of {required} approvals, and execution needs the full quorum")]
+    QuorumNotReached {
+        /// Escrow id.
+        escrow_id: String,
+        /// Approvals given so far.
+        approvals: usize,
+        /// Approvals needed.
+        required: u32,
+    },
+
+    /// A rollback was requested but the certificate carried no usable rollback plan.
+    #[error("escrow `{escrow_id}` has no usable rollback plan")]
+    NoRollbackPlan {
+        /// Escrow id.
+        escrow_id: String,
+    },
+
+    /// A rollback was requested for an escrow whose action never reached the upstream tool.
+    #[error("escrow `{escrow_id}` failed before execution, so there is nothing to roll back")]
+    NeverExecuted {
+        /// Escrow id.
+        escrow_id: String,
+    },
+
+    /// The data given to open an escrow is invalid.
+    #[error("invalid escrow: {0}")]
+    InvalidEscrow(String),
+
+    /// The version counter cannot grow further; the escrow cannot change any more.
+    #[error("escrow `{escrow_id}` reached the highest version {version}")]
+    VersionExhausted {
+        /// Escrow id.
+        escrow_id: String,
+        /// Current version.
+        version: u64,
+    },
+}
+
+impl EscrowError {
+    /// Returns true when the principal is not allowed to perform the operation (HTTP 403).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(
+            self,
+            EscrowError::WrongTenant { .. }
+                | EscrowError::MissingRole { .. }
+                | EscrowError::SeparationOfDuties { .. }
+                | EscrowError::DuplicateApprover { .. }
+        )
+    }
+
+    /// Returns true when the escrow's state does not allow the operation now (HTTP 409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            EscrowError::InvalidTransition { .. }
+                | EscrowError::Expired { .. }
+                | EscrowError::NotYetExpired { .. }
+                | EscrowError::QuorumNotReached { .. }
+                | EscrowError::NoRollbackPlan { .. }
+                | EscrowError::NeverExecuted { .. }
+                | EscrowError::VersionExhausted { .. }
+        )
+    }
+}
