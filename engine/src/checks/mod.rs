@@ -20,3 +20,6 @@ pub use parse::{check_size, parse_envelope, parse_request};
 pub use rejection::{CheckFailure, Rejection, RejectionStage};
 pub use signature::{check_algorithm, check_intent_hash, check_key, check_signature};
 pub use time::check_times;
+
+#[cfg(test)]
+mod tests;
