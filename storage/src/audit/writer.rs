@@ -286,10 +286,11 @@ fn run(mut writer: BatchWriter, mut receiver: mpsc::Receiver<Command>) {
                     if remaining.is_zero() {
                         None
                     } else {
-                        runtime
-                            .block_on(tokio::time::timeout(remaining, receiver.recv()))
-                            .ok()
-                            .flatten()
+                        // The timer must be created inside the runtime, so the whole
+                        // wait runs in `block_on`.
+                        let wait_for_next =
+                            async { tokio::time::timeout(remaining, receiver.recv()).await };
+                        runtime.block_on(wait_for_next).ok().flatten()
                     }
                 }
             };
