@@ -15,6 +15,7 @@ pub mod lower;
 pub mod outcome;
 pub mod parser;
 pub mod prove;
+pub mod publish;
 pub mod typed;
 
 pub use ast::CompareOp;
@@ -29,3 +30,4 @@ pub use outcome::{
     PolicyEvaluation, ProvedBy,
 };
 pub use prove::{evaluate, Evaluator};
+pub use publish::check_publishable;
