@@ -40,4 +40,6 @@ pub enum StreamEnding {
     Finish,
     /// Reset the stream with this application error code, abandoning anything unsent.
     Reset(u32),
+    /// Leave the stream open while waiting for the response, as a stalled client would.
+    LeaveOpen,
 }

@@ -150,9 +150,13 @@ impl Client {
             StreamEnding::Reset(code) => {
                 let _ = send.reset(VarInt::from_u32(code));
             }
+            StreamEnding::LeaveOpen => {}
         }
 
-        read_response(&mut recv, self.limits.response_bytes_max).await
+        // `send` stays alive until the response is read, so `LeaveOpen` really leaves it open.
+        let response = read_response(&mut recv, self.limits.response_bytes_max).await;
+        drop(send);
+        response
     }
 }
 
