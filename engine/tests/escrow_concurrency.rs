@@ -8,6 +8,8 @@
 //! does against the store. Threads start together behind a barrier, and each round repeats
 //! the race on a fresh escrow.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use axiom_engine::escrow::{
     self, Escrow, EscrowError, EscrowStatus, NewEscrow, Principal, Reverification,
 };

@@ -9,6 +9,8 @@
 //! accepted/rejected outcome, the error kind and the resulting status must agree. Invariants
 //! are then checked on the real escrow's own fields, independently of the model.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use axiom_engine::escrow::{
     self, Escrow, EscrowError, EscrowStatus, ExecutionOutcome, NewEscrow, Principal,
     Reverification,

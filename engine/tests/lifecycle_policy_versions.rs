@@ -2,6 +2,8 @@
 //! diffs. Each test states the rule it checks; the policy text is the finance example that
 //! operators write.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use axiom_engine::escrow::Principal;
 use axiom_engine::lifecycle::{
     self, diff_lines, LifecycleError, NewPolicyVersion, PolicyState, PolicyVersion,

@@ -4,6 +4,8 @@
 //! test can make the replay agree or disagree by changing the facts or the policy text, and
 //! check which differences the report lists and which fields it ignores.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use axiom_engine::lifecycle::{replay, DecisionSummary, ReplayError, ReplayInput};
 use axiom_engine::model::{
     Counterexample, DecisionResponse, Fact, ReasonCode, Receipt, Shield, ShieldType, Verdict,

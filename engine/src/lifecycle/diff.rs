@@ -83,7 +83,7 @@ fn edit_script<'a>(old: &[&'a str], new: &[&'a str]) -> Result<Vec<(Edit, &'a st
 fn align<'a>(old: &[&'a str], new: &[&'a str]) -> Result<Vec<(Edit, &'a str)>, DiffError> {
     let rows = old.len() + 1;
     let columns = new.len() + 1;
-    let cells = rows.checked_mul(columns).unwrap_or(usize::MAX);
+    let cells = rows.saturating_mul(columns);
     if cells > DIFF_CELLS_MAX {
         return Err(DiffError::TooLarge {
             old_lines: old.len(),
@@ -178,6 +178,7 @@ fn write_hunk(output: &mut String, script: &[(Edit, &str)], start: usize, end: u
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
