@@ -10,6 +10,28 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Where it starts in the policy text.
     pub span: Span,
+    /// Levels of nesting below and including this node; a leaf has height 1.
+    pub height: usize,
+}
+
+impl Expr {
+    /// Builds a node, computing its height from its children's stored heights.
+    pub fn new(kind: ExprKind, span: Span) -> Expr {
+        let below = match &kind {
+            ExprKind::List(items) => items.iter().map(|item| item.height).max().unwrap_or(0),
+            ExprKind::Eps(inner) | ExprKind::Not(inner) | ExprKind::Neg(inner) => inner.height,
+            ExprKind::And(left, right)
+            | ExprKind::Or(left, right)
+            | ExprKind::Compare(_, left, right)
+            | ExprKind::In(left, right)
+            | ExprKind::Contains(left, right)
+            | ExprKind::Add(left, right)
+            | ExprKind::Sub(left, right)
+            | ExprKind::Mul(left, right) => left.height.max(right.height),
+            _ => 0,
+        };
+        Expr { kind, span, height: below + 1 }
+    }
 }
 
 /// Comparison operators.

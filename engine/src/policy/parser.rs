@@ -24,6 +24,11 @@ use rust_decimal::Decimal;
 /// the bound turns a hostile `((((...` into an error instead of a stack overflow.
 pub const EXPR_DEPTH_MAX: usize = 64;
 
+/// Tallest expression tree accepted. A long `a and b and ...` chain nests one level per
+/// operator, and every later pass recurses over the tree, so the bound keeps their stack use
+/// small (a few hundred frames).
+pub const EXPR_HEIGHT_MAX: usize = 256;
+
 /// Words that start an item, so they can never be field names or end an expression early.
 const ITEM_KEYWORDS: [&str; 10] = [
     "policyset", "domain", "rate", "approvals", "escrow", "invariant", "abac", "axiom", "when",
@@ -316,10 +321,25 @@ impl Parser {
     /// Parses one expression; every recursive path passes through here or `unary`, which
     /// count the nesting depth.
     fn expr(&mut self) -> Parsed<Expr> {
+        let span = self.peek().span;
         self.enter()?;
         let result = self.or();
         self.depth -= 1;
-        result
+        let expr = result?;
+        Self::check_height(&expr, span)?;
+        Ok(expr)
+    }
+
+    /// Rejects a tree taller than [`EXPR_HEIGHT_MAX`]. Called as each chain grows, so no tree
+    /// taller than the bound is ever built (dropping one would recurse as deep as it is tall).
+    fn check_height(expr: &Expr, span: Span) -> Parsed<()> {
+        if expr.height > EXPR_HEIGHT_MAX {
+            return Err(Diagnostic::at(
+                span,
+                format!("expression is nested more than {EXPR_HEIGHT_MAX} levels deep; split it into several axioms"),
+            ));
+        }
+        Ok(())
     }
 
     fn enter(&mut self) -> Parsed<()> {
@@ -339,10 +359,8 @@ impl Parser {
             self.advance();
             let right = self.and()?;
             let span = left.span;
-            left = Expr {
-                kind: ExprKind::Or(Box::new(left), Box::new(right)),
-                span,
-            };
+            left = Expr::new(ExprKind::Or(Box::new(left), Box::new(right)), span);
+            Self::check_height(&left, span)?;
         }
         Ok(left)
     }
@@ -353,10 +371,8 @@ impl Parser {
             self.advance();
             let right = self.not()?;
             let span = left.span;
-            left = Expr {
-                kind: ExprKind::And(Box::new(left), Box::new(right)),
-                span,
-            };
+            left = Expr::new(ExprKind::And(Box::new(left), Box::new(right)), span);
+            Self::check_height(&left, span)?;
         }
         Ok(left)
     }
@@ -367,10 +383,7 @@ impl Parser {
             self.enter()?;
             let operand = self.not();
             self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Not(Box::new(operand?)),
-                span,
-            });
+            return Ok(Expr::new(ExprKind::Not(Box::new(operand?)), span));
         }
         self.compare()
     }
@@ -390,26 +403,17 @@ impl Parser {
         if let Some(op) = op {
             self.advance();
             let right = self.sum()?;
-            return Ok(Expr {
-                kind: ExprKind::Compare(op, Box::new(left), Box::new(right)),
-                span,
-            });
+            return Ok(Expr::new(ExprKind::Compare(op, Box::new(left), Box::new(right)), span));
         }
         if self.at_word("in") {
             self.advance();
             let right = self.sum()?;
-            return Ok(Expr {
-                kind: ExprKind::In(Box::new(left), Box::new(right)),
-                span,
-            });
+            return Ok(Expr::new(ExprKind::In(Box::new(left), Box::new(right)), span));
         }
         if self.at_word("contains") {
             self.advance();
             let right = self.sum()?;
-            return Ok(Expr {
-                kind: ExprKind::Contains(Box::new(left), Box::new(right)),
-                span,
-            });
+            return Ok(Expr::new(ExprKind::Contains(Box::new(left), Box::new(right)), span));
         }
         Ok(left)
     }
@@ -430,7 +434,8 @@ impl Parser {
             } else {
                 ExprKind::Sub(Box::new(left), Box::new(right))
             };
-            left = Expr { kind, span };
+            left = Expr::new(kind, span);
+            Self::check_height(&left, span)?;
         }
     }
 
@@ -440,10 +445,8 @@ impl Parser {
             self.advance();
             let right = self.unary()?;
             let span = left.span;
-            left = Expr {
-                kind: ExprKind::Mul(Box::new(left), Box::new(right)),
-                span,
-            };
+            left = Expr::new(ExprKind::Mul(Box::new(left), Box::new(right)), span);
+            Self::check_height(&left, span)?;
         }
         Ok(left)
     }
@@ -454,10 +457,7 @@ impl Parser {
             self.enter()?;
             let operand = self.unary();
             self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Neg(Box::new(operand?)),
-                span,
-            });
+            return Ok(Expr::new(ExprKind::Neg(Box::new(operand?)), span));
         }
         self.primary()
     }
@@ -487,7 +487,7 @@ impl Parser {
             TokenKind::Ident(word) => return self.named(word, span),
             _ => return Err(self.unexpected("an expression")),
         };
-        Ok(Expr { kind, span })
+        Ok(Expr::new(kind, span))
     }
 
     fn list_items(&mut self) -> Parsed<Vec<Expr>> {
@@ -543,6 +543,6 @@ impl Parser {
                 ExprKind::Field(path)
             }
         };
-        Ok(Expr { kind, span })
+        Ok(Expr::new(kind, span))
     }
 }

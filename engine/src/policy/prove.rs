@@ -9,7 +9,7 @@ use super::outcome::{
     AbacDecision, AxiomOutcome, AxiomResult, ConditionResult, ConditionValue, DecidedBy,
     PolicyEvaluation, ProvedBy,
 };
-use super::typed::{BoolExpr, Condition, NumExpr};
+use super::typed::{BoolExpr, Condition, ListExpr, NumExpr, StrExpr};
 use crate::model::Fact;
 use crate::smt::error::{Solve, SmtError};
 use crate::smt::formula::{Formula, Query, RealVar, SatAnswer};
@@ -278,5 +278,47 @@ pub fn referenced_facts(axiom: &Axiom, facts: &Facts) -> Vec<Fact> {
         collect(&when.expr);
     }
     collect(&axiom.require.expr);
+    if let Some(when) = &axiom.when {
+        text_facts(&when.expr, facts, &mut values);
+    }
+    text_facts(&axiom.require.expr, facts, &mut values);
     values.into_iter().map(|(name, value)| Fact { name, value }).collect()
+}
+
+/// Adds the string and list fields a condition reads; lists are rendered as JSON arrays.
+fn text_facts(expr: &BoolExpr, facts: &Facts, values: &mut BTreeMap<String, String>) {
+    let add_text = |text: &StrExpr, values: &mut BTreeMap<String, String>| match text {
+        StrExpr::Const(_) => {}
+        StrExpr::Field(field) => {
+            values.insert(field.path().to_owned(), facts.text(*field).to_owned());
+        }
+        StrExpr::Param(name) => {
+            if let Ok(value) = facts.param_text(name) {
+                values.insert(format!("action.params.{name}"), value.to_owned());
+            }
+        }
+    };
+    match expr {
+        BoolExpr::Const(_) | BoolExpr::CompareNum(..) | BoolExpr::NumIn(..) => {}
+        BoolExpr::Not(inner) => text_facts(inner, facts, values),
+        BoolExpr::And(left, right) | BoolExpr::Or(left, right) => {
+            text_facts(left, facts, values);
+            text_facts(right, facts, values);
+        }
+        BoolExpr::CompareStr { left, right, .. } => {
+            add_text(left, values);
+            add_text(right, values);
+        }
+        BoolExpr::Substring { haystack, needle } => {
+            add_text(haystack, values);
+            add_text(needle, values);
+        }
+        BoolExpr::StrIn(item, list) => {
+            add_text(item, values);
+            if let ListExpr::Field(field) = list {
+                let rendered = serde_json::to_string(facts.list(*field)).unwrap_or_default();
+                values.insert(field.path().to_owned(), rendered);
+            }
+        }
+    }
 }
