@@ -89,7 +89,7 @@ impl RequestFactory {
         let options = CertificateOptions {
             ttl_ms: self.cert_ttl_ms,
             issued_at_ms: Some(now_ms),
-            rollback_plan: Some(intents::rollback_plan()),
+            rollback_plan: intents::rollback_plan(scenario),
             ..CertificateOptions::default()
         };
         let signing_error = |message: String| LoadtestError::Signing { scenario, message };

@@ -96,6 +96,9 @@ pub enum LoadtestError {
     /// The requests that seed the replay scenario were not answered.
     #[error("failed to prepare replay seeds: {0}")]
     ReplaySeeds(String),
+    /// The first source freshness event was rejected.
+    #[error("failed to push a source freshness event: {0}; check --control-url and --bearer-token")]
+    SourceFeed(String),
     /// A report file could not be written.
     #[error("failed to write report `{path}`: {source}")]
     WriteReport {

@@ -23,7 +23,7 @@ impl Expectation {
         self.verdicts.contains(&verdict) && self.reasons.contains(&reason)
     }
 
-    /// Formats the accepted answers for reports, for example `ESCROW/ESCROW_REQUIRED`.
+    /// Formats the accepted answers for reports, for example `ESCROW/ROLLBACK_REQUIRED`.
     pub fn describe(&self) -> String {
         let verdicts: Vec<&str> = self.verdicts.iter().map(|verdict| verdict.as_str()).collect();
         let reasons: Vec<&str> = self.reasons.iter().map(|reason| reason.as_str()).collect();
@@ -43,7 +43,7 @@ pub fn expected(scenario: Scenario) -> Expectation {
         },
         Scenario::Escrow => Expectation {
             verdicts: &[Verdict::Escrow],
-            reasons: &[ReasonCode::EscrowRequired],
+            reasons: &[ReasonCode::RollbackRequired],
         },
         Scenario::Deny => Expectation {
             verdicts: &[Verdict::Deny],

@@ -16,6 +16,7 @@ use crate::progress::{self, LiveCounters, ProgressMode};
 use crate::recorder::{Completion, Outcome, Recorder};
 use crate::report::{EndReason, RunReport};
 use crate::schedule::Schedule;
+use crate::sources::SourceFeed;
 use axiom_engine::model::{ReasonCode, Verdict};
 use axiom_transport::{Client, ClientConfig, ClientError, ClientLimits, Fingerprint, ServerTrust};
 use bytes::Bytes;
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// The server's Prometheus endpoint, scraped before and after the run.
     pub metrics_url: Option<String>,
+    /// Freshness events that keep the allow scenario's source fresh during the run.
+    pub source_feed: Option<SourceFeed>,
 }
 
 /// A finished run: the report and the histograms it was built from.
@@ -91,6 +94,20 @@ pub async fn run(config: &RunConfig, agents: Vec<Agent>, options: &RunOptions) -
     };
     let clients = connect_all(config).await?;
 
+    // The source must be fresh before the first allow request, including the replay seed.
+    let stop_refresh = Arc::new(Notify::new());
+    let refresh_task = match options.source_feed.clone() {
+        Some(feed) => {
+            let first = feed.clone();
+            tokio::task::spawn_blocking(move || first.push_once())
+                .await
+                .map_err(|error| LoadtestError::SourceFeed(error.to_string()))?
+                .map_err(|error| LoadtestError::SourceFeed(error.to_string()))?;
+            Some(tokio::spawn(feed.refresh_until(stop_refresh.clone())))
+        }
+        None => None,
+    };
+
     let shared = Arc::new(Shared {
         clients,
         factory,
@@ -121,6 +138,10 @@ pub async fn run(config: &RunConfig, agents: Vec<Agent>, options: &RunOptions) -
     drain(config, &shared).await;
     stop_progress.notify_one();
     let _ = progress_task.await;
+    if let Some(task) = refresh_task {
+        stop_refresh.notify_one();
+        let _ = task.await;
+    }
 
     let server = match &options.metrics_url {
         Some(url) => scrape(url.clone()).await.map(|after| ServerFigures {

@@ -20,16 +20,15 @@ pub const FRESH_SOURCE: &str = "bank";
 /// Source nobody refreshes, so a request that needs it can never be allowed.
 pub const UNREFRESHED_SOURCE: &str = "loadtest_never_refreshed";
 
-/// Payment of the allow scenario: small and far inside any budget.
-const ALLOW_AMOUNT: &str = "12.50";
+/// Payment of the allow, replay and forged scenarios: one cent, so that the demo tenant's
+/// daily accounts-payable budget of 5000.00 lasts for 500,000 allowed requests.
+const ALLOW_AMOUNT: &str = "0.01";
 
-/// Payment of the escrow scenario: above the demo policy's escrow threshold of 10000.
-const ESCROW_AMOUNT: &str = "15000.00";
-
-/// Payment and uncertainty of the uncertain scenario: the interval 9990.00 to 10010.00
-/// straddles the escrow threshold of 10000, so the answer depends on the unknown true value.
-const UNCERTAIN_AMOUNT: &str = "10000.00";
-const UNCERTAIN_MARGIN: &str = "10.00";
+/// Payment and uncertainty of the uncertain scenario: the interval -2500.00 to 7500.00 holds
+/// amounts that fit the demo budget (at most 5000.00 remaining) and amounts that do not, so
+/// the Budget axiom is neither proved nor violated whatever remains of the budget.
+const UNCERTAIN_AMOUNT: &str = "2500.00";
+const UNCERTAIN_MARGIN: &str = "5000.00";
 
 /// Objects in the deny scenario's batch: above the demo policy's invariant of at most 100.
 const DENY_BATCH_SIZE: usize = 101;
@@ -87,8 +86,8 @@ pub fn build(scenario: Scenario, identity: &ActorIdentity, unique: &str, now_ms:
     };
 
     match scenario {
-        Scenario::Allow | Scenario::Replay | Scenario::Forged => {}
-        Scenario::Escrow => intent.operation.params = payment(ESCROW_AMOUNT),
+        // The escrow scenario differs in its certificate: it carries no rollback plan.
+        Scenario::Allow | Scenario::Replay | Scenario::Forged | Scenario::Escrow => {}
         Scenario::Deny => {
             intent.target.scope = Scope::Batch;
             intent.target.object_ids = (0..DENY_BATCH_SIZE).map(|index| format!("inv-{unique}-{index}")).collect();
@@ -108,9 +107,14 @@ pub fn build(scenario: Scenario, identity: &ActorIdentity, unique: &str, now_ms:
     intent
 }
 
-/// Returns the rollback plan sent with every request, so that an allowed payment is not
-/// escrowed for lack of one.
-pub fn rollback_plan() -> RollbackPlan {
+/// Returns the rollback plan of a scenario's certificate. Every scenario but escrow carries
+/// one, so that an allowed payment is not escrowed for lack of it; the escrow scenario
+/// leaves it out to get ESCROW `ROLLBACK_REQUIRED`.
+pub fn rollback_plan(scenario: Scenario) -> Option<RollbackPlan> {
+    (scenario != Scenario::Escrow).then(compensating_plan)
+}
+
+fn compensating_plan() -> RollbackPlan {
     RollbackPlan {
         plan_type: "compensate".to_owned(),
         steps: vec![json!({"operation": "reverse_payment"})],

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod expectations;
 pub mod generator;
+pub mod http;
 pub mod intents;
 pub mod metrics;
 pub mod mix;
@@ -18,6 +19,7 @@ pub mod progress;
 pub mod recorder;
 pub mod report;
 pub mod schedule;
+pub mod sources;
 
 pub use agents::Agent;
 pub use config::{RunConfig, SigningMode};

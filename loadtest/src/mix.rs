@@ -12,15 +12,15 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
-    /// A small payment inside the budget, by an agent with the operator role.
+    /// A one-cent payment inside the budget, by an agent with the operator role.
     Allow,
-    /// A payment above the policy's escrow threshold.
+    /// An allow payment whose certificate has no rollback plan, so it must wait for approval.
     Escrow,
     /// An action that breaks a hard rule of the policy.
     Deny,
     /// A refund that needs a source the harness never refreshes.
     Stale,
-    /// A payment whose uncertainty interval straddles a policy limit.
+    /// A payment whose uncertainty interval straddles the remaining budget.
     Uncertain,
     /// A certificate that the server has already accepted, sent again.
     Replay,

@@ -14,6 +14,7 @@ fn options() -> RunOptions {
     RunOptions {
         progress: ProgressMode::Plain,
         metrics_url: None,
+        source_feed: None,
     }
 }
 

@@ -20,7 +20,7 @@ async fn reports_parse_and_html_renders() {
     config.rate_per_s = 200.0;
     config.duration = Duration::from_secs(3);
     config.mix = "allow=60,replay=20,forged=20".parse().unwrap();
-    let options = RunOptions { progress: ProgressMode::Off, metrics_url: None };
+    let options = RunOptions { progress: ProgressMode::Off, metrics_url: None, source_feed: None };
     let outcome = run(&config, vec![server.agent.clone()], &options).await.unwrap();
     server.stop().await;
 

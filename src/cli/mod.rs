@@ -1,5 +1,7 @@
 //! Command-line interface: one subcommand per job, each in its own module.
 
+mod loadtest;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
@@ -26,7 +28,10 @@ pub enum LogFormat {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Drives a server with open-loop signed QUIC load, or searches its capacity.
+    Loadtest(loadtest::LoadtestArgs),
+}
 
 /// Installs the tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
 pub fn init_tracing(format: LogFormat) {
@@ -43,5 +48,7 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Loadtest(args) => loadtest::run(args),
+    }
 }
