@@ -105,6 +105,7 @@ pub fn fingerprint_of_pem(path: &Path) -> Result<Fingerprint, TransportError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -169,6 +169,7 @@ pub fn error_frame(reason_code: ReasonCode, detail: impl Into<String>) -> Bytes 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use axiom_engine::model::Verdict;
@@ -221,6 +222,22 @@ mod tests {
         assert_eq!(response.reason_code, ReasonCode::RequestTooLarge);
         assert_eq!(response.detail.as_deref(), Some("too big"));
         assert_eq!(response.decision_id, "");
+    }
+
+    #[test]
+    fn error_frame_matches_documented_example() {
+        // The example in the Transport section of the protocol documentation.
+        let fault = FrameFault::TooLarge {
+            declared: u32::from_be_bytes([0x00, 0x01, 0x11, 0x70]),
+            max: 65_536,
+        };
+        let payload = error_frame(fault.reason_code(), fault.detail());
+
+        assert_eq!(
+            std::str::from_utf8(&payload).unwrap(),
+            r#"{"decision_id":"","verdict":"DENY","reason_code":"REQUEST_TOO_LARGE","detail":"the request frame declares 70000 payload bytes; the limit is 65536 bytes"}"#
+        );
+        assert_eq!(frame_header(payload.len()).unwrap(), [0x00, 0x00, 0x00, 0x99]);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! TLS identity files: generation into the data directory, reuse, permissions, fingerprints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_transport::identity::{CERT_FILE_NAME, KEY_FILE_NAME, TLS_DIR_NAME};
 use axiom_transport::{fingerprint_of_pem, Fingerprint, TlsIdentity, TransportError};
 use std::os::unix::fs::PermissionsExt;

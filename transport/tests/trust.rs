@@ -1,6 +1,8 @@
 //! Certificate trust on both sides: server pinning, CA trust, and client authentication by
 //! pinned fingerprint or by CA.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use axiom_transport::{
@@ -158,5 +160,36 @@ impl TestCa {
         let certificate = params.signed_by(&key, &self.certificate, &self.key).unwrap();
         let key_der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
         TlsIdentity::from_der(vec![certificate.der().clone()], key_der).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_alpn_rejected() {
+    let server = start_server(TransportLimits::default(), None).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.identity.chain()[0].clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"other/1".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+
+    let error = endpoint
+        .connect_with(config, server.addr(), "localhost")
+        .unwrap()
+        .await
+        .unwrap_err();
+
+    // TLS alert 120, no_application_protocol, carried as QUIC error 0x100 + 120.
+    match error {
+        quinn::ConnectionError::ConnectionClosed(close) => {
+            assert_eq!(close.error_code, quinn::TransportErrorCode::crypto(120));
+        }
+        other => panic!("expected the server to abort the handshake, got {other}"),
     }
 }

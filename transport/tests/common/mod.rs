@@ -1,5 +1,7 @@
 //! Shared helpers: a computing test handler, and server and client setup on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #![allow(dead_code)]
 
 use axiom_engine::model::{DecisionResponse, ReasonCode};
