@@ -1,5 +1,7 @@
-//! A panic inside one shard restarts that shard under its supervisor; it recovers its replay
+//! A panic inside one shard restarts that shard under its supervisor. The shard recovers its replay
 //! protection before serving again, and the other shards keep serving throughout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod shard_support;
 
@@ -109,7 +111,7 @@ async fn failed_recovery_rejects_until_it_succeeds() {
     assert!(rejection.detail.contains("audit log unreadable"), "{}", rejection.detail);
     assert!(!shards.stats(index).await.unwrap().ready);
 
-    // Once the source answers again, the retry restores the state and the shard serves.
+    // Once the source returns state again, the retry restores the state and the shard serves.
     harness.recovery.set_unavailable(None);
     let mut ready = false;
     for _ in 0..100 {

@@ -52,7 +52,7 @@ pub struct SetBudget {
     pub definition: BudgetDefinition,
 }
 
-/// Asks a shard to remove a budget definition; the result says whether it existed.
+/// Asks a shard to remove a budget definition. The result is true when it existed.
 #[derive(Message)]
 #[rtype(result = "Result<bool, BudgetError>")]
 pub struct RemoveBudget {
@@ -73,7 +73,7 @@ pub struct GetStats;
 #[rtype(result = "()")]
 pub struct InjectPanic;
 
-/// One shard. It holds no state until recovery succeeds; until then every request is rejected.
+/// One shard actor. It has no state until recovery succeeds, and until then it rejects every request.
 pub struct ShardActor {
     index: usize,
     shard_count: usize,

@@ -253,7 +253,7 @@ impl ShardState {
     }
 }
 
-/// Why a request was not admitted.
+/// Outcome of a request that was not admitted.
 enum Refusal {
     Rejected(Rejection),
     Cached(Box<crate::model::DecisionResponse>),

@@ -45,6 +45,7 @@ impl AnomalyWindow {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

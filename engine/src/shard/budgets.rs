@@ -6,10 +6,10 @@ use thiserror::Error;
 
 use super::messages::BudgetReservation;
 
-/// Longest budget code accepted, in bytes.
+/// Maximum length of a budget code, in bytes.
 pub const BUDGET_CODE_BYTES_MAX: usize = 64;
 
-/// Who a budget is shared by.
+/// Scope of a budget: the whole tenant or each actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BudgetScope {
     /// One amount for the whole tenant.
@@ -122,21 +122,21 @@ struct Spend {
     spent: Decimal,
 }
 
-/// Why a set of reservations cannot be applied.
+/// Failure to apply a set of reservations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveError {
     /// A reservation does not fit in what remains.
     Exhausted {
         /// Budget code.
         code: String,
-        /// What remains in the current period.
+        /// Amount remaining in the current period.
         remaining: Decimal,
     },
     /// A reservation is malformed.
     Invalid {
         /// Budget code.
         code: String,
-        /// What is wrong.
+        /// Description of the problem.
         detail: String,
     },
 }
@@ -329,6 +329,7 @@ fn spend_key(definition: &BudgetDefinition, actor_id: &str) -> SpendKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

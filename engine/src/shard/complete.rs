@@ -80,14 +80,14 @@ impl ShardState {
             });
         }
         self.record(|| {
-            StateChange::IdempotencyDecided(RecoveredIdempotency {
+            StateChange::IdempotencyDecided(Box::new(RecoveredIdempotency {
                 tenant: pending.tenant.to_string(),
                 actor_id: pending.actor_id.clone(),
                 idempotency_key: pending.idempotency_key.clone(),
                 intent_hash: pending.intent_hash,
                 response,
                 decided_at_ms: now_ms,
-            })
+            }))
         });
         CompleteOutcome::Recorded
     }

@@ -138,6 +138,7 @@ impl IdempotencyTable {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::model::ReasonCode;

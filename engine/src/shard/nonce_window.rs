@@ -128,6 +128,7 @@ impl<K: Ord> ExpiryQueue<K> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

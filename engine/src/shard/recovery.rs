@@ -114,7 +114,7 @@ pub enum StateChange {
         value: Option<u64>,
     },
     /// A final decision was stored for an idempotency key.
-    IdempotencyDecided(RecoveredIdempotency),
+    IdempotencyDecided(Box<RecoveredIdempotency>),
     /// A budget amount was spent.
     BudgetSpent(RecoveredSpend),
     /// A budget was defined or replaced.
@@ -247,6 +247,7 @@ impl Journal {
                 }
             },
             StateChange::IdempotencyDecided(entry) => {
+                let entry = *entry;
                 let key = (
                     entry.tenant.clone(),
                     entry.actor_id.clone(),

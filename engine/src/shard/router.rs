@@ -31,7 +31,7 @@ pub fn shard_index_for(tenant: &str, shard_count: usize) -> usize {
     usize::try_from(hash % count).unwrap_or(0)
 }
 
-/// Why the shard set could not start.
+/// Failure to start the shard set.
 #[derive(Debug, Error)]
 pub enum ShardStartError {
     /// The configuration is out of range.
@@ -44,7 +44,7 @@ pub enum ShardStartError {
 
 struct ShardSlot {
     addr: Addr<ShardActor>,
-    /// Admissions sent to the shard and not answered yet.
+    /// Admissions sent to the shard and still waiting for a result.
     queued: AtomicUsize,
 }
 
@@ -55,14 +55,14 @@ struct ShardSetInner {
 }
 
 /// Handle to the running shards. Cheap to clone, `Send + Sync`, and usable from any tokio
-/// runtime: each call sends one message to one shard and awaits its answer. The only shared
+/// runtime: each call sends one message to one shard and awaits its result. The only shared
 /// write on the request path is the target shard's queue counter, an atomic.
 #[derive(Clone)]
 pub struct ShardSet {
     inner: Arc<ShardSetInner>,
 }
 
-/// Decrements a shard's queue counter when the admission is answered or abandoned.
+/// Decrements a shard's queue counter when the admission returns or is abandoned.
 struct QueueSlot<'a>(&'a AtomicUsize);
 
 impl<'a> QueueSlot<'a> {
@@ -252,6 +252,7 @@ impl ShardSet {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the shard integration tests: requests, responses and a started set.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axiom_engine::model::{DecisionResponse, ReasonCode, Verdict};
 use axiom_engine::settings::{RuntimeSettings, SettingsSnapshot};
