@@ -14,3 +14,15 @@ test: deps
 
 bench: deps
 	$(CARGO) bench -p axiom-benches
+
+# Advisory scan against a local RustSec database; skipped with a message when none is present.
+vuln:
+	bash deploy/scripts/vuln.sh
+
+# CycloneDX 1.5 SBOM of the axiom binary at target/sbom/axiom.cdx.json.
+sbom:
+	python3 deploy/scripts/sbom.py
+
+# Smoke check of a running node at AXIOM_SERVER (default http://127.0.0.1:8080).
+smoke:
+	bash deploy/scripts/smoke.sh
