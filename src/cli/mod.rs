@@ -1,6 +1,9 @@
 //! Command-line interface: one subcommand per job, each in its own module.
 
+mod keygen;
 mod loadtest;
+mod sign;
+mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -29,8 +32,14 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Generates an agent key pair: NAME.key (secret, mode 0600) and NAME.pub.
+    Keygen(keygen::KeygenArgs),
     /// Drives a server with open-loop signed QUIC load, or searches its capacity.
     Loadtest(loadtest::LoadtestArgs),
+    /// Signs an intent file and prints the envelope JSON.
+    Sign(sign::SignArgs),
+    /// Checks an envelope offline and prints its reason code; exits 0 on OK, 1 otherwise.
+    Verify(verify::VerifyArgs),
 }
 
 /// Installs the tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
@@ -49,6 +58,9 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Keygen(args) => keygen::run(args),
         Command::Loadtest(args) => loadtest::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
