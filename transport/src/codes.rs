@@ -12,8 +12,8 @@ pub const ALPN: &[u8] = b"axiom/1";
 /// Connection close code: the client closed its connection normally.
 pub const CLOSE_CLIENT_DONE: VarInt = VarInt::from_u32(0x0);
 
-/// Connection close code: the server is shutting down. In-flight requests were answered, or the
-/// shutdown grace period ran out. Reconnect to another server or retry later.
+/// Connection close code: the server is shutting down. In-flight requests got their responses, or
+/// the shutdown grace period ran out. Reconnect to another server or retry later.
 pub const CLOSE_SERVER_SHUTDOWN: VarInt = VarInt::from_u32(0x1);
 
 /// Stream code, sent in both RESET_STREAM and STOP_SENDING: the server refused the stream
@@ -22,5 +22,5 @@ pub const CLOSE_SERVER_SHUTDOWN: VarInt = VarInt::from_u32(0x1);
 pub const STREAM_REFUSED_SHUTDOWN: VarInt = VarInt::from_u32(0x1);
 
 /// Stream code, sent in STOP_SENDING: the server stopped reading because the request frame was
-/// rejected. The error frame that says why arrives on the server's half of the stream.
+/// rejected. The error frame with the reason arrives on the server's half of the stream.
 pub const STREAM_FRAME_REJECTED: VarInt = VarInt::from_u32(0x2);

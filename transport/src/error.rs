@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Why the transport could not be configured or started. Client-side failures during a
+/// A failure to configure or start the transport. Client-side failures during a
 /// connection or request are [`crate::ClientError`].
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -27,14 +27,14 @@ pub enum TransportError {
         source: io::Error,
     },
 
-    /// A PEM file holds no `CERTIFICATE` block.
+    /// A PEM file contains no `CERTIFICATE` block.
     #[error("no certificate found in `{path}`; expected a PEM `CERTIFICATE` block")]
     NoCertificate {
         /// The PEM file.
         path: PathBuf,
     },
 
-    /// A PEM file holds no private key block.
+    /// A PEM file contains no private key block.
     #[error("no private key found in `{path}`; expected a PEM PKCS#8, PKCS#1 or SEC1 private key")]
     NoPrivateKey {
         /// The PEM file.
@@ -49,7 +49,7 @@ pub enum TransportError {
         cert_path: PathBuf,
         /// The key file.
         key_path: PathBuf,
-        /// What rustls reported.
+        /// The rustls error.
         source: rustls::Error,
     },
 
@@ -62,7 +62,7 @@ pub enum TransportError {
         mode: u32,
     },
 
-    /// The data directory holds a certificate without its private key. The certificate may
+    /// The data directory contains a certificate without its private key. The certificate may
     /// already be pinned by clients, so a new identity is not generated silently.
     #[error(
         "certificate `{cert_path}` exists but its private key `{key_path}` is missing; \
@@ -92,7 +92,7 @@ pub enum TransportError {
     ClientVerifier {
         /// The CA file.
         path: PathBuf,
-        /// What rustls reported.
+        /// The rustls error.
         source: rustls::server::VerifierBuilderError,
     },
 
@@ -101,12 +101,12 @@ pub enum TransportError {
     #[error("client authentication pins no client certificate fingerprints; add at least one")]
     NoPinnedClients,
 
-    /// A CA file holds a certificate rustls cannot use as a trust anchor.
+    /// A CA file contains a certificate rustls cannot use as a trust anchor.
     #[error("invalid CA certificate in `{path}`: {source}")]
     TrustAnchor {
         /// The CA file.
         path: PathBuf,
-        /// What rustls reported.
+        /// The rustls error.
         source: rustls::Error,
     },
 

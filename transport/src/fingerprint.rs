@@ -48,7 +48,7 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
-/// Why a fingerprint string was rejected.
+/// A rejected fingerprint string and the reason for the rejection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid certificate fingerprint `{input}`: {reason}; expected 64 hex digits of a SHA-256 \
@@ -57,7 +57,7 @@ impl fmt::Debug for Fingerprint {
 pub struct FingerprintError {
     /// The rejected text.
     pub input: String,
-    /// What is wrong with it.
+    /// The rule the text breaks.
     pub reason: &'static str,
 }
 

@@ -38,7 +38,7 @@ pub fn decode_header(header: [u8; FRAME_HEADER_BYTES]) -> u32 {
     u32::from_be_bytes(header)
 }
 
-/// Why a request frame was rejected. Each fault is answered with an error frame built by
+/// The rule a request frame broke. The server responds to each fault with an error frame built by
 /// [`error_frame`] from its reason code and detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameFault {

@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// Directory under the data directory that holds the generated identity.
+/// Directory under the data directory that contains the generated identity.
 pub const TLS_DIR_NAME: &str = "tls";
 /// File name of the generated certificate.
 pub const CERT_FILE_NAME: &str = "cert.pem";

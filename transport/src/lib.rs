@@ -2,8 +2,8 @@
 //!
 //! The server ([`start`]) accepts QUIC connections with ALPN [`ALPN`], reads one length-prefixed
 //! request frame per stream, hands its payload to a [`RequestHandler`] and writes the handler's
-//! bytes back as one response frame. Frames that break the framing rules are answered with a
-//! verdict-shaped error frame instead, so the connection and the server stay up. The [`Client`]
+//! bytes back as one response frame. A frame that breaks the framing rules gets a verdict-shaped
+//! error frame instead, so the connection and the server stay up. The [`Client`]
 //! shares one connection between any number of concurrent tasks and opens one stream per request.
 //!
 //! The transport carries bytes only: it checks frame sizes and UTF-8, but parsing the JSON and

@@ -33,7 +33,7 @@ pub const CONNECTION_RECEIVE_BYTES_MAX_DEFAULT: u32 = 512 * 1024;
 /// of the two peers' values.
 pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 
-/// Default `request_timeout_ms`: 2 s for the handler to answer, four times the 500 ms P99 latency
+/// Default `request_timeout_ms`: 2 s for the handler to return, four times the 500 ms P99 latency
 /// objective, so only a stuck handler reaches it.
 pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 2_000;
 
@@ -58,7 +58,7 @@ const IDLE_TIMEOUT_MS_CEILING: u64 = (1 << 62) - 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransportLimits {
     /// Largest request payload accepted, in bytes, excluding the 4-byte length prefix. A longer
-    /// declared length is answered with `REQUEST_TOO_LARGE` before the payload is read.
+    /// declared length gets a `REQUEST_TOO_LARGE` error frame before the payload is read.
     pub request_bytes_max: u32,
     /// Concurrent connections, including those still in their handshake. Further connection
     /// attempts are refused with QUIC `CONNECTION_REFUSED`.
@@ -69,7 +69,7 @@ pub struct TransportLimits {
     pub connection_receive_bytes_max: u32,
     /// Milliseconds without any packet after which a connection is closed.
     pub idle_timeout_ms: u64,
-    /// Milliseconds the handler has to answer. Past it the stream gets an `OVERLOADED` error
+    /// Milliseconds the handler has to return. Past it the stream gets an `OVERLOADED` error
     /// frame and the handler's future is dropped.
     pub request_timeout_ms: u64,
     /// Milliseconds from a stream's arrival to the end of its request frame. Past it the stream

@@ -31,7 +31,7 @@ pub struct TransportStatsSnapshot {
     pub connections_refused_total: u64,
     /// Accepted attempts whose handshake failed (bad certificate, wrong ALPN, timeout).
     pub handshake_failures_total: u64,
-    /// Request streams being read, handled or answered.
+    /// Request streams being read, handled or responded to.
     pub streams_open: u64,
     /// Request streams accepted for handling.
     pub streams_total: u64,
@@ -39,7 +39,7 @@ pub struct TransportStatsSnapshot {
     pub streams_refused_total: u64,
     /// Request frames rejected with an error frame (size, truncation, reset, UTF-8, timeout).
     pub frame_errors_total: u64,
-    /// Requests whose handler did not answer within `request_timeout_ms`.
+    /// Requests whose handler did not return within `request_timeout_ms`.
     pub request_timeouts_total: u64,
     /// Requests whose handler task panicked.
     pub handler_failures_total: u64,

@@ -156,8 +156,8 @@ pub(crate) fn client_transport(limits: &ClientLimits) -> Result<TransportConfig,
     Ok(transport)
 }
 
-/// Per-stream receive window: one whole frame, so a well-formed request or response never
-/// waits for flow-control credit.
+/// Per-stream receive window: one whole frame, so stream flow control never stalls a
+/// well-formed frame. The connection window can still make it wait while other streams are busy.
 fn frame_window(payload_bytes_max: u32) -> u32 {
     payload_bytes_max.saturating_add(FRAME_HEADER_BYTES as u32)
 }

@@ -109,7 +109,7 @@ impl PinnedClientVerifier {
 
 impl ClientCertVerifier for PinnedClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        // An empty hint list tells the client to send whatever certificate it has.
+        // With an empty hint list, the client sends whatever certificate it has.
         &[]
     }
 

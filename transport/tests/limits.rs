@@ -61,7 +61,7 @@ async fn streams_per_connection_bounded() {
         task.await.unwrap();
     }
 
-    // Every request was answered, but never more than two ran at once.
+    // Every request got its response, but never more than two ran at once.
     assert_eq!(server.handler.calls.load(Ordering::SeqCst), 6);
     assert_eq!(server.handler.running_max.load(Ordering::SeqCst), 2);
 }

@@ -1,4 +1,4 @@
-//! What a client connects with.
+//! Client configuration.
 
 use crate::fingerprint::Fingerprint;
 use crate::identity::TlsIdentity;
@@ -14,7 +14,7 @@ pub struct ClientConfig {
     /// Name sent as TLS SNI and, with [`ServerTrust::CaFile`], checked against the certificate's
     /// subject alternative names. A DNS name or an IP address literal.
     pub server_name: String,
-    /// How the server's certificate is checked.
+    /// The rule for accepting the server's certificate.
     pub trust: ServerTrust,
     /// Certificate to present when the server requires client authentication.
     pub client_identity: Option<TlsIdentity>,
@@ -33,7 +33,7 @@ pub enum ServerTrust {
     CaFile(PathBuf),
 }
 
-/// How [`crate::Client::send_raw`] ends its half of the stream after writing the bytes.
+/// The way [`crate::Client::send_raw`] ends its half of the stream after writing the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEnding {
     /// Finish the stream normally (FIN), as a well-behaved client does.

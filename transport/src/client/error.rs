@@ -6,7 +6,7 @@ use crate::fingerprint::Fingerprint;
 use quinn::{ConnectionError, TransportErrorCode};
 use std::io;
 
-/// Why a connection or request failed.
+/// A failed connection or request.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The client configuration is invalid (limits, CA file, client identity).
@@ -88,7 +88,7 @@ pub enum ClientError {
     /// The response stream broke the framing rules.
     #[error("malformed response: {detail}")]
     MalformedResponse {
-        /// What was wrong.
+        /// The broken rule.
         detail: String,
     },
 

@@ -83,7 +83,7 @@ impl Client {
             .await
     }
 
-    /// Sends arbitrary bytes on a new stream, ends it as `ending` says, and reads the response
+    /// Sends arbitrary bytes on a new stream, ends it as `ending` requests, and reads the response
     /// frame. For testing how the server handles malformed frames.
     pub async fn send_raw(&self, bytes: Bytes, ending: StreamEnding) -> Result<Bytes, ClientError> {
         self.with_timeout(self.exchange([bytes, Bytes::new()], ending))
@@ -100,7 +100,8 @@ impl Client {
         self.connection.remote_address()
     }
 
-    /// Closes the connection for every clone and waits briefly until the server has been told.
+    /// Closes the connection for every clone and waits, at most `connect_timeout_ms`, until the
+    /// close has reached the server.
     pub async fn close(&self) {
         self.connection.close(CLOSE_CLIENT_DONE, b"client done");
         let wait = Duration::from_millis(self.limits.connect_timeout_ms);
@@ -131,8 +132,8 @@ impl Client {
             Err(WriteError::Stopped(code)) if code == STREAM_REFUSED_SHUTDOWN => {
                 return Err(ClientError::StreamRefused)
             }
-            // The server stopped reading because it rejected the frame early; the error frame
-            // that says why follows on the receive half.
+            // The server stopped reading because it rejected the frame early. The error frame
+            // with the reason follows on the receive half.
             Err(WriteError::Stopped(_)) => {}
             Err(WriteError::ConnectionLost(error)) => return Err(ClientError::from_connection(error)),
             Err(error) => {

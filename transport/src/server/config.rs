@@ -1,4 +1,4 @@
-//! What the server is configured with, and the handler interface it calls.
+//! Server configuration and the handler interface the server calls.
 
 use crate::fingerprint::Fingerprint;
 use crate::identity::TlsIdentity;
@@ -22,8 +22,8 @@ pub struct ServerConfig {
     pub limits: TransportLimits,
 }
 
-/// How clients must authenticate with a certificate. Either way the handshake fails for a
-/// client that presents none.
+/// The client certificate requirement. With either variant the handshake fails for a client
+/// that presents no certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientAuth {
     /// The client's chain must lead to a CA certificate in this PEM file (rustls
@@ -34,7 +34,7 @@ pub enum ClientAuth {
     PinnedFingerprints(Vec<Fingerprint>),
 }
 
-/// What the server knows about the peer of a request.
+/// The peer of a request, as far as the server can identify it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerInfo {
     /// The client's UDP address at the time the connection was accepted.
@@ -45,7 +45,7 @@ pub struct PeerInfo {
     pub connection_id: usize,
 }
 
-/// Answers one request payload with one response payload.
+/// Computes one response payload for one request payload.
 ///
 /// `request` is the complete payload of a request frame, already checked to be non-empty,
 /// within `request_bytes_max` and valid UTF-8. The returned bytes are sent as the response

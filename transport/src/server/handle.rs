@@ -38,10 +38,10 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
 }
 
-/// How a graceful shutdown ended.
+/// The result of a graceful shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownOutcome {
-    /// Every request in flight was answered before the connections were closed.
+    /// Every request in flight got its response before the connections were closed.
     Drained,
     /// The grace period ran out; this many request streams were cut off unanswered.
     GraceExpired {
@@ -162,7 +162,7 @@ impl Drop for ServerHandle {
 /// Accepts or refuses each connection attempt until the endpoint is closed.
 ///
 /// The connection count is raised here, before the handshake task is spawned, so that
-/// `connections_max` holds even when many attempts arrive at once.
+/// `connections_max` is enforced even when many attempts arrive at once.
 async fn accept_loop(endpoint: Endpoint, shared: Arc<Shared>) {
     let connections_max = u64::from(shared.limits.connections_max);
 

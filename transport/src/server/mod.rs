@@ -1,5 +1,5 @@
 //! The QUIC server: accepts connections, reads one request frame per stream, calls the
-//! [`RequestHandler`] and writes its answer back.
+//! [`RequestHandler`] and writes its response back.
 
 mod config;
 mod connection;

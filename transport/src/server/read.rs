@@ -7,14 +7,14 @@ use quinn::{ReadError, ReadExactError, RecvStream};
 /// Largest chunk requested when checking that nothing follows the frame.
 const TRAILING_PROBE_BYTES: usize = 64;
 
-/// What reading a request stream produced.
+/// The result of reading a request stream.
 #[derive(Debug)]
 pub(crate) enum ReadOutcome {
     /// A complete, well-formed request payload followed by the client's FIN.
     Request(Bytes),
     /// The frame broke a rule; the client gets an error frame.
     Rejected(FrameFault),
-    /// The stream or connection is gone, so no answer can be sent.
+    /// The stream or connection is gone, so no response can be sent.
     Lost(ReadError),
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use quinn::{RecvStream, SendStream};
 use std::sync::Arc;
 
-/// Answers one request stream. `_in_flight` keeps a graceful shutdown waiting until the client
+/// Serves one request stream. `_in_flight` keeps a graceful shutdown waiting until the client
 /// has acknowledged the response.
 pub(crate) async fn serve_stream(
     mut send: SendStream,
@@ -91,7 +91,7 @@ async fn call_handler(shared: &Shared, request: Bytes, peer: PeerInfo, stream_id
     }
 }
 
-/// Counts and logs a rejected frame, tells the client to stop sending, and builds the error
+/// Counts and logs a rejected frame, sends STOP_SENDING to the client, and builds the error
 /// frame.
 fn reject_frame(
     shared: &Shared,
