@@ -3,7 +3,7 @@
 //! is acknowledged; the parent kills it with SIGKILL mid-stream, reopens the directory and
 //! checks that every printed receipt is there, in its chain position, and that the chain
 //! verifies.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! tail, sequence marks from their durable keyspace (even beyond the certificate lifetime
 //! window) and the next seq of each chain. Method: append, drop without clean shutdown,
 //! reopen and call `recovery_state`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! One group commit: turn queued entries into records, indexes, sequence marks and due
-//! checkpoints, write them in one fjall batch, fsync once, then answer every caller.
+//! checkpoints, write them in one fjall batch, fsync once, then reply to every caller.
 
 use super::chain::{ChainHead, Checkpoint};
 use super::crypto::{new_subject_key, seal, subject_ref, KEY_ID_BYTES};
@@ -35,7 +35,7 @@ pub(crate) struct BatchWriter {
     heads: BTreeMap<u32, ChainHead>,
 }
 
-/// What one accepted entry adds to the batch, kept until the commit answers.
+/// What one accepted entry adds to the batch, kept until the commit result is known.
 struct Accepted {
     reply: ReplySender,
     receipt: AuditReceipt,
@@ -77,7 +77,7 @@ impl BatchWriter {
             .store(false, Ordering::SeqCst);
     }
 
-    /// Writes every valid entry of `pending` in one fsynced batch and answers each caller:
+    /// Writes every valid entry of `pending` in one fsynced batch and replies to each caller:
     /// a receipt only after the fsync returned, an error for an invalid entry, and the write
     /// error for every entry when the write or the fsync fails.
     pub fn commit(&mut self, pending: Vec<Pending>) {
@@ -368,8 +368,8 @@ impl BatchWriter {
             .map_err(StorageError::fjall("erase subject keys"))?;
 
         // NOTE: the old key bytes stay in fjall's journal and older tables until they are
-        // rewritten; the major compaction drops them from the tables, the journal is
-        // dropped once its data has been flushed.
+        // rewritten. The major compaction drops them from the tables, and fjall deletes
+        // the journal once its data has been flushed.
         if erased > 0 {
             let subject_keys = &inner.keyspaces.subject_keys;
             if let Err(error) = subject_keys

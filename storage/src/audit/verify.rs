@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-/// What is wrong at a record position.
+/// The kind of damage found at a record position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Damage {
@@ -36,10 +36,10 @@ pub enum Damage {
     },
     /// No record exists at this position, but a later one does.
     Missing {
-        /// The next position that holds a record.
+        /// The next position that contains a record.
         next_present_seq: u64,
     },
-    /// The record at this position says it belongs elsewhere: records were moved or swapped.
+    /// The record at this position names another position, so records were moved or swapped.
     Reordered {
         /// The shard the record's body names.
         body_shard: u32,
@@ -57,7 +57,7 @@ pub enum Damage {
     BadCheckpointSignature {
         /// Hex public key the checkpoint names.
         public_key: String,
-        /// Why it was rejected.
+        /// The reason it was rejected.
         reason: String,
     },
     /// A checkpoint signs a record that no longer exists: the chain's tail was removed.
@@ -74,9 +74,9 @@ pub struct Problem {
     pub shard: u32,
     /// The record position.
     pub seq: u64,
-    /// The decision stored (or indexed) at that position, when it can be told.
+    /// The decision stored (or indexed) at that position, when it is known.
     pub decision_id: Option<String>,
-    /// What is wrong.
+    /// The damage.
     pub damage: Damage,
 }
 
@@ -112,7 +112,7 @@ impl VerifyReport {
 }
 
 /// Opens the store in `dir` without the open-time tail check and verifies it.
-/// Fails with `Locked` while a server holds the directory.
+/// Fails with `Locked` while a server has the directory open.
 pub fn verify(dir: &Path) -> Result<VerifyReport, StorageError> {
     let store = Store::open_unchecked(dir, StoreConfig::default())?;
     verify_store(&store)
@@ -313,7 +313,7 @@ fn registered_engine_keys(keyspaces: &Keyspaces) -> Result<HashSet<String>, Stor
 }
 
 /// Finds the decision id whose index entry points at `(shard, seq)`, by a full scan of the
-/// decision index; used only to name a record that is missing or unreadable.
+/// decision index. It is used only to name a record that is missing or unreadable.
 fn indexed_decision(
     keyspaces: &Keyspaces,
     shard: u32,

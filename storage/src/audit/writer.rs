@@ -1,10 +1,12 @@
 //! The audit writer: one thread that group-commits records from many in-flight decisions.
 //!
-//! Calling protocol: start it once per store with [`AuditWriter::start`]; clone it into every
-//! shard; call [`AuditWriter::append`] (or `append_blocking`, `try_append`) per decision and send
-//! the response only after it returns Ok; call [`AuditWriter::shutdown`] on a clean stop, which
-//! drains the queue and signs every chain head. Dropping the last clone without `shutdown` stops
-//! the thread after the queued records, without the final checkpoints (as a crash would).
+//! Calling protocol:
+//! 1. Start it once per store with [`AuditWriter::start`] and clone it into every shard.
+//! 2. Per decision, call [`AuditWriter::append`] (or `append_blocking`, `try_append`), and send
+//!    the response only after it returns Ok.
+//! 3. On a clean stop, call [`AuditWriter::shutdown`], which drains the queue and signs every
+//!    chain head. Dropping the last clone without `shutdown` stops the thread after the queued
+//!    records, without the final checkpoints, as a crash would.
 
 use super::batch::{BatchWriter, Pending};
 use super::entry::{AuditEntry, AuditReceipt, SubjectId};
@@ -21,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 /// A caller's reply slot: completed once the record is durable or has failed.
 pub(crate) type ReplySender = oneshot::Sender<Result<AuditReceipt, StorageError>>;
 
-/// What the writer thread is asked to do, in queue order.
+/// A request to the writer thread, handled in queue order.
 pub(crate) enum Command {
     /// Append one record.
     Append {
@@ -247,8 +249,8 @@ fn reject_async_context(operation: &'static str) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The writer thread: gathers a batch, commits it, repeats until the channel closes or a
-/// shutdown arrives.
+/// Runs the writer thread: gathers a batch, commits it, and repeats until the channel closes
+/// or a shutdown arrives.
 fn run(mut writer: BatchWriter, mut receiver: mpsc::Receiver<Command>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
