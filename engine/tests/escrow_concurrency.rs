@@ -2,7 +2,7 @@
 //!
 //! Goal: when many threads race to approve and execute the same escrow, the quorum is made
 //! of distinct approvers and exactly one execution claim wins. Method: a `Mutex<Escrow>` with
-//! a version check stands in for the store's compare-and-set. Each thread reads a snapshot,
+//! a version check replaces the store's compare-and-set. Each thread reads a snapshot,
 //! releases the lock, computes the next escrow with the real escrow functions, and writes it
 //! back only if the stored version is still the one it read, exactly as the control plane
 //! does against the store. Threads start together behind a barrier, and each round repeats
@@ -22,7 +22,7 @@ const NOW_MS: i64 = 1_700_000_000_000;
 const ROUNDS: usize = 50;
 const THREADS: usize = 12;
 
-/// The stand-in for the store: one escrow, replaced only when the expected version matches.
+/// Test double of the store: one escrow, replaced only when the expected version matches.
 struct CasCell {
     escrow: Mutex<Escrow>,
 }
@@ -179,7 +179,7 @@ fn racing_approvals_and_executions_execute_once() {
 }
 
 #[test]
-fn losers_of_the_execution_race_see_a_clear_rejection() {
+fn execution_race_loser_rejected() {
     // After the winner's claim is stored, a second executor reading the new state must be
     // rejected by the state machine itself, not only by the version check.
     let cell = CasCell {

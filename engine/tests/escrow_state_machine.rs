@@ -282,7 +282,7 @@ impl Model {
     }
 }
 
-/// The status changes the workflow defines; anything else in a history is a bug.
+/// Returns true for a status change the workflow defines; any other change in a history is a bug.
 fn is_legal_edge(from: EscrowStatus, to: EscrowStatus) -> bool {
     use EscrowStatus::*;
     matches!(

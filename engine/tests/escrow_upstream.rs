@@ -1,8 +1,8 @@
 //! Execution of approved escrows against a real HTTP tool on loopback.
 //!
-//! The upstream client lives in the server binary (`src/node/upstream.rs`); it is compiled
-//! into this test as a module so its behaviour is tested together with the escrow state
-//! machine, without building the whole server. Each test starts a small HTTP/1.1 server on
+//! The upstream client lives in the server binary (`src/node/upstream.rs`). It is compiled
+//! into this test as a module, so its behaviour is tested together with the escrow state
+//! machine without building the whole server. Each test starts a small HTTP/1.1 server on
 //! 127.0.0.1 that records every request and answers per path with a configured status or
 //! delay, then checks what the tool received and which escrow status results.
 
@@ -26,11 +26,11 @@ const TENANT: &str = "acme";
 const NOW_MS: i64 = 1_700_000_000_000;
 const TIMEOUT_MS: u64 = 300;
 
-/// How the test tool answers one request.
+/// Reply of the test tool to one request.
 #[derive(Debug, Clone, Copy)]
 enum Reply {
     Status(u16),
-    /// Waits this long before answering 200, to trigger the client's timeout.
+    /// Waits this long before responding 200, to trigger the client's timeout.
     Stall(Duration),
 }
 
@@ -309,7 +309,7 @@ async fn failing_step_stops_compensation() {
 
 #[tokio::test]
 async fn refused_connection_without_plan_fails() {
-    // Bind and drop a listener to get a loopback port nobody listens on.
+    // Bind and drop a listener to get a loopback port with no listener.
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         listener.local_addr().expect("address").port()

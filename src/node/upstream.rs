@@ -12,7 +12,7 @@
 //!   (`/execute` → `/compensate`, `/tools/pay/execute` → `/tools/pay/compensate`). The first
 //!   failing step stops the sequence.
 //!
-//! A timeout is ambiguous: the tool may have performed the action without answering in time.
+//! A timeout is ambiguous: the tool may have performed the action without responding in time.
 //! The rule is therefore to treat it like any other failure and compensate, so compensating
 //! steps must be idempotent and harmless when the action never happened. All steps
 //! succeeding gives `ROLLED_BACK`; otherwise the escrow is `FAILED` and needs an operator.
@@ -31,16 +31,16 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Largest response head (status line and headers) read from the tool, in bytes; a longer
+/// Maximum response head (status line and headers) read from the tool, in bytes. A longer
 /// head is a protocol error, so a misbehaving tool cannot make the engine buffer without end.
 pub const RESPONSE_HEAD_BYTES_MAX: usize = 16 * 1024;
 /// Most compensating steps run for one escrow; a plan with more is not started, because a
 /// partial rollback is worse than an operator's decision.
 pub const COMPENSATION_STEPS_MAX: usize = 64;
-/// Longest failure text kept from one call, in bytes.
+/// Maximum length of the failure text kept from one call, in bytes.
 const FAILURE_BYTES_MAX: usize = 512;
 
-/// Why the upstream client could not be set up or used.
+/// Errors of setting up or using the upstream client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
     /// `TOOL_URL` is not an `http://host[:port][/path]` URL.
@@ -48,7 +48,7 @@ pub enum UpstreamError {
     InvalidUrl {
         /// The configured value.
         url: String,
-        /// What is wrong with it.
+        /// The problem found.
         detail: String,
     },
     /// `UPSTREAM_TIMEOUT_MS` is 0, which would fail every execution.
@@ -64,7 +64,7 @@ pub enum UpstreamError {
     },
 }
 
-/// How an execution ended, after compensation when it failed.
+/// Final result of an execution, after compensation when it failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutionReport {
     /// The tool accepted the action.
@@ -74,14 +74,14 @@ pub enum ExecutionReport {
     },
     /// The action failed and every compensating step succeeded.
     RolledBack {
-        /// Why the execution failed.
+        /// Failure reason of the execution.
         failure: String,
         /// Compensating steps run.
         steps_run: usize,
     },
     /// The action failed and could not be compensated completely.
     Failed {
-        /// Why the execution failed.
+        /// Failure reason of the execution.
         failure: String,
         /// Why compensation did not complete: no usable plan, or the step that failed.
         compensation: String,
@@ -134,7 +134,7 @@ impl ExecutionReport {
     }
 }
 
-/// Where the tool listens: a parsed `http://` URL.
+/// Address of the tool: a parsed `http://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolUrl {
     host: String,

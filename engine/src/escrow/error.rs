@@ -1,9 +1,9 @@
-//! Why an escrow operation was rejected.
+//! Errors of the escrow operations.
 
 use super::state::EscrowStatus;
 use std::fmt;
 
-/// Which separation-of-duties rule an approver broke.
+/// The separation-of-duties rule that an approver broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SodConflict {
     /// The approver is the agent that requested the action.
@@ -72,7 +72,7 @@ pub enum EscrowError {
         principal_tenant: String,
     },
 
-    /// The principal holds none of the roles the operation needs.
+    /// The principal has none of the roles the operation needs.
     #[error("principal `{principal}` holds none of the roles {required:?} needed to act on escrow `{escrow_id}`")]
     MissingRole {
         /// Escrow id.
@@ -90,7 +90,7 @@ pub enum EscrowError {
         escrow_id: String,
         /// Principal id of the rejected approver.
         approver: String,
-        /// Which rule was broken.
+        /// The broken rule.
         conflict: SodConflict,
     },
 

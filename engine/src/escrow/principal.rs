@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Who performs an operation, as established by the control plane's authentication.
+/// The person or service performing an operation, as authenticated by the control plane.
 ///
 /// The state machines trust these fields: the caller must take them from a verified token,
 /// never from the request body.
@@ -17,7 +17,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Returns true when the principal holds at least one of `roles` (exact, case-sensitive match).
+    /// Returns true when the principal has at least one of `roles` (exact, case-sensitive match).
     pub fn holds_any(&self, roles: &[String]) -> bool {
         self.roles.iter().any(|held| roles.contains(held))
     }

@@ -10,13 +10,13 @@ use std::fmt;
 pub const APPROVALS_REQUIRED_MAX: u32 = 16;
 /// Most approver roles an escrow may list, so that a role check stays a short scan.
 pub const APPROVER_ROLES_MAX: usize = 32;
-/// Longest reason kept in a transition, in bytes; longer reasons are cut at a character
-/// boundary, so an upstream error body cannot bloat the stored escrow.
+/// Maximum length of a reason kept in a transition, in bytes. Longer reasons are cut at a
+/// character boundary, so an upstream error body cannot bloat the stored escrow.
 pub const REASON_BYTES_MAX: usize = 1_024;
 
-/// Where an escrow is in its workflow.
+/// Workflow status of an escrow.
 ///
-/// `PENDING → APPROVED → EXECUTING → EXECUTED → CLOSED` is the normal path. `EXECUTING` holds
+/// `PENDING → APPROVED → EXECUTING → EXECUTED → CLOSED` is the normal path. `EXECUTING` keeps
 /// the execution claim while the upstream call is in flight, so a crash between the claim and
 /// the outcome leaves a visible `EXECUTING` escrow rather than one that looks executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub enum EscrowStatus {
     Expired,
     /// Withdrawn by an approver or the requesting actor before execution. Terminal.
     Cancelled,
-    /// Re-verification or the upstream call failed; `failure` holds the reason.
+    /// Re-verification or the upstream call failed; `failure` contains the reason.
     Failed,
     /// The rollback plan's compensating steps ran after a failure or on request. Terminal.
     RolledBack,
@@ -151,19 +151,19 @@ impl Reverification {
     }
 }
 
-/// How the upstream tool answered an execution.
+/// Result of sending an action to the upstream tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExecutionOutcome {
     /// The tool accepted and performed the action.
     Succeeded,
-    /// The tool rejected the action, failed, or did not answer in time.
+    /// The tool rejected the action, failed, or did not respond in time.
     Failed {
-        /// What went wrong, for example `upstream returned status 500`.
+        /// Failure description, for example `upstream returned status 500`.
         reason: String,
     },
 }
 
-/// What the decision path supplies to open an escrow.
+/// Data the decision path supplies to open an escrow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEscrow {
     /// Unique escrow id.
@@ -240,7 +240,7 @@ pub struct Escrow {
     pub status: EscrowStatus,
     /// When the execution was claimed, Unix milliseconds; set once by `begin_execute`.
     pub execution_started_at_ms: Option<i64>,
-    /// Why the escrow failed, while or after `FAILED`.
+    /// Failure reason, set when the escrow becomes `FAILED`.
     pub failure: Option<String>,
     /// Optimistic-concurrency version: 0 when opened, one more after each operation.
     pub version: u64,

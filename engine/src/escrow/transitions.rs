@@ -171,7 +171,7 @@ pub fn begin_execute(
     Ok(next)
 }
 
-/// Records how the upstream tool answered an `EXECUTING` escrow: `EXECUTED` or `FAILED`.
+/// Records the upstream tool's response to an `EXECUTING` escrow: `EXECUTED` or `FAILED`.
 pub fn record_execution(
     escrow: &Escrow,
     outcome: &ExecutionOutcome,

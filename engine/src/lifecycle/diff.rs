@@ -11,7 +11,7 @@ pub const DIFF_CONTEXT_LINES: usize = 3;
 /// common prefix and suffix. Two sources whose changed regions exceed it are not diffed.
 pub const DIFF_CELLS_MAX: usize = 4_000_000;
 
-/// Why a diff could not be computed.
+/// Error of a diff that could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DiffError {
     /// The changed regions are too large for the LCS table.

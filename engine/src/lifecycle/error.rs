@@ -1,4 +1,4 @@
-//! Why a policy lifecycle operation was rejected.
+//! Errors of the policy lifecycle operations.
 
 use super::version::PolicyState;
 
@@ -47,7 +47,7 @@ pub enum LifecycleError {
         author: String,
     },
 
-    /// The principal holds none of the roles the operation needs.
+    /// The principal has none of the roles the operation needs.
     #[error("principal `{principal}` holds none of the roles {required:?} needed to act on policy `{label}`")]
     MissingRole {
         /// Policy set and version number.
@@ -103,7 +103,7 @@ pub enum LifecycleError {
         candidate: String,
         /// Current label.
         current: String,
-        /// What does not match.
+        /// The mismatch.
         detail: String,
     },
 

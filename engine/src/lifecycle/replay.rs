@@ -62,7 +62,7 @@ impl From<&DecisionResponse> for DecisionSummary {
     }
 }
 
-/// What replay needs: the recorded outcome and the inputs recorded with it.
+/// Recorded outcome and inputs of one decision, as replay needs them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayInput {
     /// Id of the recorded decision.
@@ -95,7 +95,7 @@ pub struct ReplayReport {
     pub differences: Vec<String>,
 }
 
-/// Why a replay could not run. A replay that runs and disagrees is a report with drift, not
+/// Error of a replay that could not run. A replay that runs and disagrees is a report with drift, not
 /// an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {

@@ -150,8 +150,8 @@ pub fn publish<D: fmt::Display>(
     Ok(Publication { published, retired })
 }
 
-/// Retires a `PUBLISHED` version without a replacement. Requests for its domain then get no
-/// published policy, which the decision path answers with a non-ALLOW verdict.
+/// Retires a `PUBLISHED` version without a replacement. Requests for its domain then find no
+/// published policy, so the decision path gives them no ALLOW.
 pub fn retire(
     version: &PolicyVersion,
     by: &Principal,

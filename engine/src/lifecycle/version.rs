@@ -12,7 +12,7 @@ pub const POLICY_QUORUM_MAX: u32 = 16;
 /// Roles that may approve and publish policy versions unless the caller configures others.
 pub const POLICY_APPROVER_ROLES_DEFAULT: [&str; 2] = ["complianceofficer", "securityadmin"];
 
-/// Where a policy version is in its lifecycle.
+/// Lifecycle state of a policy version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PolicyState {
@@ -66,7 +66,7 @@ pub struct PolicyTransition {
     pub at_ms: i64,
 }
 
-/// What the control plane supplies to create a draft.
+/// Data the control plane supplies to create a draft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPolicyVersion {
     /// Tenant that owns the policy.
