@@ -1,7 +1,6 @@
 //! The `axiom` command: server, demo, agent tools and operator tools in one binary.
 
-mod cli;
-mod node;
+use axiom::cli;
 
 use clap::Parser;
 use std::process::ExitCode;

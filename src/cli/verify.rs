@@ -99,8 +99,8 @@ fn load_public_key(argument: &str) -> Result<(String, PublicKey)> {
     Ok((kid, public_key))
 }
 
-/// Returns the tenant and actor id the envelope's intent names, if it can be read at all; an
-/// unreadable envelope leaves the registry empty and `authenticate` reports why.
+/// Returns the tenant and actor id the envelope's intent names, if it can be read at all. An
+/// unreadable envelope leaves the registry empty, and `authenticate` reports why.
 fn intent_actor(request: &[u8]) -> Option<(String, String)> {
     let value: Value = serde_json::from_slice(request).ok()?;
     let actor = &value["intent"]["actor"];

@@ -4,9 +4,22 @@
 //! [`Node::decide`], so the two transports run the same decision path. Components are added
 //! here as they land; the request path takes no global lock.
 
+pub mod bootstrap;
+pub mod build;
 pub mod config;
+pub mod connect;
+pub mod decide;
+pub mod demo;
+pub mod metrics;
+pub mod ops;
+pub mod policies;
+pub mod recovery;
+pub mod serve;
 
 use axiom_engine::incidents::IncidentTracker;
+use axiom_engine::keys::KeyRegistry;
+use axiom_storage::Store;
+use metrics::Metrics;
 use axiom_engine::settings::RuntimeSettings;
 use axiom_engine::state::SourceStore;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,13 +56,45 @@ pub struct Node {
     pub sources: Arc<SourceStore>,
     /// Deduplication of security incidents.
     pub incidents: Arc<IncidentTracker>,
+    /// Agent keys, shared with every shard; a revocation applies to the next lookup.
+    pub keys: Arc<KeyRegistry>,
+    /// The durable store (keys, incidents, settings history, sources, audit).
+    pub store: Store,
+    /// Prometheus metrics, shared by both transports.
+    pub metrics: Arc<Metrics>,
+    /// The current published policy per (tenant, domain).
+    pub policies: policies::PolicyRegistry,
+    /// Budget definitions per (tenant, code), mirrored from the shards for reservation scopes.
+    pub budgets: dashmap::DashMap<(String, String), axiom_engine::shard::BudgetDefinition>,
+    /// (tenant, actor) pairs under a GDPR processing restriction.
+    pub restrictions: dashmap::DashSet<(String, String)>,
+    /// The tenant shard actors.
+    pub shards: axiom_engine::shard::ShardSet,
+    /// The pooled solvers.
+    pub solver: axiom_engine::smt::SolverPool,
+    /// The group-committing audit writer.
+    pub audit_log: axiom_storage::AuditWriter,
+    /// The engine's signing key for receipts and audit checkpoints.
+    pub engine_key: axiom_engine::crypto::EngineKey,
     /// True once recovery has finished and both endpoints accept traffic (`GET /readyz`).
     pub ready: AtomicBool,
+    /// Set when an audit append failed; the node then answers no decision (fail closed).
+    pub audit_failed: AtomicBool,
 }
 
 impl Node {
     /// Returns true once the node accepts traffic.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && !self.audit_failed()
+    }
+
+    /// Returns true after an audit append failed.
+    pub fn audit_failed(&self) -> bool {
+        self.audit_failed.load(Ordering::Acquire)
+    }
+
+    /// Stops the node from deciding after an audit failure.
+    pub fn mark_audit_failed(&self) {
+        self.audit_failed.store(true, Ordering::Release);
     }
 }

@@ -1,6 +1,7 @@
 //! The rules that turn findings into one verdict.
 
 use crate::model::{Counterexample, Fact, ReasonCode, Shield, ShieldType, Verdict};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Retry hint for a DEFER, in milliseconds, when nothing better is known.
@@ -19,7 +20,8 @@ pub fn has_side_effects(operation_name: &str) -> bool {
 }
 
 /// What the freshness step found for the action's required sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "sources", rename_all = "snake_case")]
 pub enum StateCheck {
     /// Every required source is known and fresh enough.
     Fresh,

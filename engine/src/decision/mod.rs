@@ -7,9 +7,11 @@
 //! and no ALLOW for an action with side effects but no usable rollback plan.
 
 mod compose;
+mod findings;
 
 pub use compose::{
     compose, has_side_effects, AxiomFinding, AxiomOutcome, Composition, CompositionInput,
     DeferBudget, PolicyFindings, PolicyStep, StateCheck, READ_ONLY_OPERATION_PREFIXES,
     RETRY_AFTER_MS_DEFAULT,
 };
+pub use findings::findings_from_evaluation;
