@@ -13,8 +13,8 @@ use std::hint::black_box;
 
 const NOW_MS: i64 = 1_750_000_000_000;
 
-/// An intent shaped like a payment request, padded with realistic parameters to about 1 KiB
-/// once signed.
+/// Builds an intent shaped like a payment request, with realistic parameters that bring the
+/// signed envelope to about 1 KiB.
 fn typical_intent() -> Value {
     json!({
         "intent_id": "2f1c7e0a-5b7d-4a53-9a55-3c1e0c8e9d41",
@@ -72,7 +72,9 @@ fn bench_verify(criterion: &mut Criterion) {
     let limits = CheckLimits::default();
     assert!(authenticate(&request, &registry, &limits, NOW_MS).is_ok());
 
-    let certificate = envelope["certificate"].as_object().expect("certificate object");
+    let certificate = envelope["certificate"]
+        .as_object()
+        .expect("certificate object");
     let signing_input = certificate_signing_input(certificate);
     let signature = base64url_decode(certificate["sig"].as_str().expect("sig string"))
         .expect("base64url signature");

@@ -4,6 +4,8 @@
 //! Each example value in the document follows a marker line `<!-- example:NAME -->` and sits in
 //! the fenced block right after it. Hex blocks may wrap; whitespace is removed before use.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::canonical::{canonicalize, parse_json};
 use axiom_engine::checks::{authenticate, CheckLimits};
 use axiom_engine::crypto::{

@@ -1,6 +1,8 @@
 //! Property tests: tampering with a signed envelope is always caught with the right reason
 //! code, and canonical JSON does not depend on key order, whitespace or escaping.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::canonical::{canonicalize, parse_json};
 use axiom_engine::checks::{authenticate, CheckLimits};
 use axiom_engine::crypto::{base64url_decode, base64url_encode, AgentKey, CertificateOptions};
@@ -20,7 +22,7 @@ struct Fixture {
     envelope: Value,
 }
 
-/// One key and one signed envelope, shared by every case.
+/// Returns one key and one signed envelope, shared by every case.
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
@@ -81,8 +83,9 @@ fn flip_bit(value: &Value, position: usize, bit: u32) -> Value {
 }
 
 /// Paths of the intent's scalar members, with the reason a change there must give.
-/// Tenant and actor select the key, so changing them fails the key binding first; the scope
-/// is an enum, so most changes make it invalid; every other change fails the intent hash.
+/// Tenant and actor select the key, so changing them fails the key binding first. Every other
+/// listed change fails the intent hash. The scope is left out because it is an enum, and most
+/// changes to it make the envelope malformed instead.
 fn intent_fields() -> Vec<(Vec<&'static str>, ReasonCode)> {
     vec![
         (vec!["intent_id"], ReasonCode::IntentHashMismatch),
@@ -144,8 +147,8 @@ proptest! {
         let target = &mut envelope["certificate"][name];
         *target = flip_bit(target, position, bit);
         let reason = check(&envelope);
-        // A flipped nonce or hash character can leave the base64url or hex alphabet; that is
-        // still caught by the signature, which covers the text as sent.
+        // A flipped nonce or hash character can leave the base64url or hex alphabet. The
+        // signature still catches it, because it covers the text as sent.
         prop_assert_eq!(reason, expected, "field {}", name);
     }
 

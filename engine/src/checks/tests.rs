@@ -233,7 +233,7 @@ fn empty_validity_window_is_expired() {
 }
 
 #[test]
-fn short_or_long_nonce_is_malformed_after_the_signature() {
+fn bad_nonce_is_malformed_and_authenticated() {
     let fixture = fixture();
     for nonce in [base64url_encode(&[7u8; 15]), base64url_encode(&[7u8; 65]), "a+b".to_owned()] {
         let mut envelope = fixture.sign(&intent(), &options());

@@ -5,10 +5,11 @@ use super::rejection::CheckFailure;
 use crate::model::{Certificate, ReasonCode};
 
 /// Checks the certificate's validity window at `now_ms`, in this order:
-/// `CERT_EXPIRED` when `expires_at` is not after `issued_at`, or `now_ms` is past `expires_at`
-/// plus the clock skew; `CERT_NOT_YET_VALID` when `issued_at` is more than the clock skew ahead
-/// of `now_ms`; `CERT_TTL_EXCEEDED` when the lifetime exceeds the acceptance TTL, or the TTL
-/// is 0.
+///
+/// - `CERT_EXPIRED` when `expires_at` is not after `issued_at`, or `now_ms` is past
+///   `expires_at` plus the clock skew.
+/// - `CERT_NOT_YET_VALID` when `issued_at` is more than the clock skew ahead of `now_ms`.
+/// - `CERT_TTL_EXCEEDED` when the lifetime exceeds the acceptance TTL, or the TTL is 0.
 pub fn check_times(
     certificate: &Certificate,
     limits: &CheckLimits,

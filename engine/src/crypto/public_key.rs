@@ -13,7 +13,7 @@ pub const KID_PREFIX: &str = "k_";
 /// Number of base64url characters of the public key's SHA-256 in a derived key id (96 bits).
 const KID_HASH_CHARS: usize = 16;
 
-/// Why a public key was rejected.
+/// The reason a public key was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PublicKeyError {
     /// The text is not base64url without padding.
@@ -39,7 +39,7 @@ pub enum PublicKeyError {
     SmallOrder,
 }
 
-/// Why a signature did not verify.
+/// The reason a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SignatureError {
     /// The text is not base64url without padding.

@@ -7,7 +7,7 @@ use dashmap::DashMap;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Why a registry change was refused.
+/// The reason a registry change was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RegistryError {
     /// A key with this kid exists already; kids are never reused, even after revocation.
@@ -33,7 +33,7 @@ pub enum RegistryError {
     InvalidRecord {
         /// The kid.
         kid: String,
-        /// What is wrong.
+        /// The rule the record breaks.
         reason: String,
     },
     /// A rotation named a new key of another tenant.
@@ -49,7 +49,7 @@ pub enum RegistryError {
 /// Every agent key, by kid. Cloning shares the same registry.
 ///
 /// Readers get an `Arc` of an immutable record. A change replaces the record under the map's
-/// shard lock, so it is visible to the next lookup on every thread; a request that looked the
+/// shard lock, so it is visible to the next lookup on every thread. A request that looked the
 /// key up just before a revocation may still finish with the old record.
 #[derive(Debug, Clone, Default)]
 pub struct KeyRegistry {
