@@ -1,7 +1,7 @@
 //! The QUIC transport alone, on 127.0.0.1 with an echo handler: the round-trip time of one
 //! request at a time, and the cost per request when 64 requests share one connection at once.
 //!
-//! The payload is 1 KiB, the size of a signed intent with its certificate. Client and server run
+//! The payload is 1 KiB, about the size of a signed intent with its certificate. Client and server run
 //! on one two-worker tokio runtime in the same process, so the figures include both sides.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
