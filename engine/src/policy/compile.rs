@@ -512,9 +512,19 @@ impl Checker {
             },
             ExprKind::Mul(left, right) => {
                 let (left, right) = (self.number(left)?, self.number(right)?);
-                match (left, right) {
-                    (NumExpr::Const(factor), other) | (other, NumExpr::Const(factor)) => {
-                        Some(NumExpr::Scale(factor, Box::new(other)))
+                match (constant(&left), constant(&right)) {
+                    (Some(Ok(factor)), Some(Ok(value))) => match factor.checked_mul(value) {
+                        Some(product) => Some(NumExpr::Const(product)),
+                        None => {
+                            self.error(expr.span, "constant product overflows exact decimals");
+                            None
+                        }
+                    },
+                    (Some(Ok(factor)), _) => Some(NumExpr::Scale(factor, Box::new(right))),
+                    (_, Some(Ok(factor))) => Some(NumExpr::Scale(factor, Box::new(left))),
+                    (Some(Err(())), _) | (_, Some(Err(()))) => {
+                        self.error(expr.span, "constant arithmetic overflows exact decimals");
+                        None
                     }
                     _ => {
                         self.error(expr.span, "`*` needs a constant on one side; the policy language stays linear");
@@ -542,6 +552,27 @@ impl Checker {
             }
         }
     }
+}
+
+/// Returns the value of an expression made only of constants: None when it reads an input,
+/// `Some(Err(()))` when its exact value overflows.
+fn constant(expr: &NumExpr) -> Option<Result<Decimal, ()>> {
+    let value = match expr {
+        NumExpr::Const(value) => Ok(*value),
+        NumExpr::Add(left, right) => combine(constant(left)?, constant(right)?, Decimal::checked_add),
+        NumExpr::Sub(left, right) => combine(constant(left)?, constant(right)?, Decimal::checked_sub),
+        NumExpr::Scale(factor, inner) => constant(inner)?.and_then(|value| factor.checked_mul(value).ok_or(())),
+        _ => return None,
+    };
+    Some(value)
+}
+
+fn combine(
+    left: Result<Decimal, ()>,
+    right: Result<Decimal, ()>,
+    operation: fn(Decimal, Decimal) -> Option<Decimal>,
+) -> Result<Decimal, ()> {
+    operation(left?, right?).ok_or(())
 }
 
 fn count_value(value: Decimal) -> Option<u32> {

@@ -159,6 +159,19 @@ impl Evaluator<'_> {
         if when == Formula::Const(false) {
             return Ok((AxiomOutcome::NotApplicable, DecidedBy::Z3));
         }
+        // The `when` is settled before the `require` is read, so that an axiom that does not
+        // apply never fails on a value only its `require` needs (the interval path does the same).
+        if when != Formula::Const(true) {
+            if let Some(solver) = self.solver.as_deref_mut() {
+                let query = Query { variables: lowering.variables.clone(), assertion: when.clone() };
+                match solver.solve(&query)? {
+                    SatAnswer::Unsat => return Ok((AxiomOutcome::NotApplicable, DecidedBy::Z3)),
+                    SatAnswer::Sat(_) => {}
+                    SatAnswer::Unknown { reason, timed_out } => return Ok((unknown_outcome(reason, timed_out), DecidedBy::Z3)),
+                }
+            }
+        }
+
         let require = match lowering.condition(&axiom.require.expr) {
             Ok(formula) => formula,
             Err(error) => return Ok((error_outcome(error), DecidedBy::Undecided)),
@@ -168,14 +181,6 @@ impl Evaluator<'_> {
         let Some(solver) = self.solver.as_deref_mut() else {
             return Ok(disabled_outcome(&when, &require, axiom, facts));
         };
-
-        if when != Formula::Const(true) {
-            match solver.solve(&Query { variables: variables.clone(), assertion: when.clone() })? {
-                SatAnswer::Unsat => return Ok((AxiomOutcome::NotApplicable, DecidedBy::Z3)),
-                SatAnswer::Sat(_) => {}
-                SatAnswer::Unknown { reason, timed_out } => return Ok((unknown_outcome(reason, timed_out), DecidedBy::Z3)),
-            }
-        }
 
         let negation = Formula::and(vec![when.clone(), Formula::negate(require.clone())]);
         let witness = match solver.solve(&Query { variables: variables.clone(), assertion: negation })? {
