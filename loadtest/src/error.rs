@@ -74,7 +74,7 @@ pub enum LoadtestError {
     KeyFile {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
+        /// Description of the failure.
         message: String,
     },
     /// Signing an intent failed.
@@ -82,7 +82,7 @@ pub enum LoadtestError {
     Signing {
         /// The scenario being built.
         scenario: Scenario,
-        /// What went wrong.
+        /// Description of the failure.
         message: String,
     },
     /// No QUIC connection to the server could be made.
@@ -90,7 +90,7 @@ pub enum LoadtestError {
     Connect {
         /// Server address.
         server: String,
-        /// What went wrong.
+        /// Description of the failure.
         message: String,
     },
     /// The requests that seed the replay scenario were not answered.

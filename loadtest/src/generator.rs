@@ -36,7 +36,7 @@ const DRAIN_GRACE_MS: u64 = 2_000;
 /// Options of a run that are not part of the measured configuration.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// How progress is shown.
+    /// Progress display mode.
     pub progress: ProgressMode,
     /// The server's Prometheus endpoint, scraped before and after the run.
     pub metrics_url: Option<String>,
@@ -60,7 +60,7 @@ struct DecisionFields {
     reason_code: ReasonCode,
 }
 
-/// What a spawned request task sends.
+/// The bytes a spawned request task sends.
 enum Payload {
     /// Bytes signed before the run.
     Ready(Bytes),
@@ -165,8 +165,8 @@ pub async fn run(config: &RunConfig, agents: Vec<Agent>, options: &RunOptions) -
     Ok(RunOutcome { report, recorder })
 }
 
-/// The random streams of a run: one for arrival gaps, one for scenario picks, so that the
-/// pre-signed pool and the scheduler see the same scenario sequence.
+/// Creates the random stream of scenario picks. It is separate from the stream of arrival
+/// gaps, so the pre-signed pool and the scheduler see the same scenario sequence.
 fn scenario_rng(config: &RunConfig) -> StdRng {
     StdRng::seed_from_u64(config.seed ^ 0x5ce7_a410)
 }
@@ -237,7 +237,7 @@ async fn seed_replay(shared: &Shared) -> Result<(), LoadtestError> {
         .await
         .map_err(|error| LoadtestError::ReplaySeeds(error.to_string()))?;
     let answer = serde_json::from_slice::<DecisionFields>(&response)
-        .map_err(|error| LoadtestError::ReplaySeeds(format!("the answer is not a decision: {error}")))?;
+        .map_err(|error| LoadtestError::ReplaySeeds(format!("the response is not a decision: {error}")))?;
     tracing::info!(verdict = %answer.verdict, reason = %answer.reason_code, "sent the first certificate to replay");
     *lock(&shared.replay_source) = Some(bytes);
     Ok(())
@@ -384,8 +384,8 @@ async fn scrape(url: String) -> Option<metrics::ServerLatency> {
     }
 }
 
-/// Locks a mutex, taking over its data if a task panicked while holding it (the counters
-/// stay usable; a panic there is a bug reported by the task itself).
+/// Locks a mutex, taking over its data if a task panicked while holding it. The counters stay
+/// usable, and the panicking task reports its own bug.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

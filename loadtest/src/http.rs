@@ -27,12 +27,12 @@ pub enum HttpError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The server answered with a status other than 200 or a broken response.
+    /// The server returned a status outside 2xx or a broken response.
     #[error("unexpected response from {url}: {detail}")]
     BadResponse {
         /// The URL.
         url: String,
-        /// What was wrong.
+        /// Description of the fault.
         detail: String,
     },
 }

@@ -17,7 +17,7 @@ pub const OPERATOR_ROLE: &str = "FinanceOperator";
 /// Source the demo server keeps fresh and payments depend on.
 pub const FRESH_SOURCE: &str = "bank";
 
-/// Source nobody refreshes, so a request that needs it can never be allowed.
+/// Source that no feed refreshes, so a request that needs it can never be allowed.
 pub const UNREFRESHED_SOURCE: &str = "loadtest_never_refreshed";
 
 /// Payment of the allow, replay and forged scenarios: one cent, so that the demo tenant's
@@ -34,7 +34,7 @@ const UNCERTAIN_MARGIN: &str = "5000.00";
 const DENY_BATCH_SIZE: usize = 101;
 
 /// Oldest accepted age of the required sources, in seconds.
-const MAX_STALENESS_SEC: u64 = 60;
+const STALENESS_SEC_MAX: u64 = 60;
 
 /// Who signs: the actor a key may sign for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub fn build(scenario: Scenario, identity: &ActorIdentity, unique: &str, now_ms:
         },
         data_requirements: DataRequirements {
             required_sources: vec![FRESH_SOURCE.to_owned()],
-            max_staleness_sec: MAX_STALENESS_SEC,
+            max_staleness_sec: STALENESS_SEC_MAX,
             uncertainty_budget: BTreeMap::new(),
         },
         time: IntentTime { request_time: now_ms },

@@ -4,6 +4,8 @@
 //! measures each request from its intended send time; [`capacity::search`] repeats short runs
 //! to find the highest rate that meets a P95/P99 target. Reports are written by [`output`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod agents;
 pub mod capacity;
 pub mod config;

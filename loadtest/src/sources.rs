@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 /// limit on the bank feed's age, so one lost event does not make the source stale.
 pub const SOURCE_REFRESH_INTERVAL_MS: u64 = 5_000;
 
-/// Where and for whom freshness events are pushed.
+/// Control-plane address, credentials and tenants of the freshness events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFeed {
     /// Base URL of the control plane, for example `http://127.0.0.1:8080`.

@@ -1,6 +1,8 @@
 //! A short mixed load against a real `axiom serve` process on 127.0.0.1: every scenario must
 //! get the answer the expectation table lists from the demo finance policy.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_loadtest::progress::ProgressMode;
 use axiom_loadtest::sources::SourceFeed;
 use axiom_loadtest::{run, ActorIdentity, Agent, RunConfig, RunOptions, Scenario};

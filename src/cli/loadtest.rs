@@ -247,7 +247,7 @@ struct Prepared {
     options: RunOptions,
 }
 
-/// What `server.json` of a running server provides.
+/// Fields read from `server.json` of a running server.
 #[derive(Debug, Default)]
 struct ServerInfo {
     quic_addr: Option<SocketAddr>,

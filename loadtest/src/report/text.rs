@@ -24,6 +24,17 @@ fn latency_row(out: &mut String, name: &str, figures: &LatencyFigures) {
     );
 }
 
+/// Formats the median and tail of a latency distribution, in milliseconds.
+fn tail_summary(figures: &LatencyFigures) -> String {
+    format!(
+        "p50 {} ms, p95 {} ms, p99 {} ms, max {} ms",
+        ms(figures.p50_us),
+        ms(figures.p95_us),
+        ms(figures.p99_us),
+        ms(figures.max_us)
+    )
+}
+
 /// Formats the report as the summary shown on the terminal.
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
@@ -74,6 +85,8 @@ pub fn render(report: &RunReport) -> String {
         totals.invalid_responses,
     );
 
+    let _ = writeln!(out, "send lag of the generator: {}", tail_summary(&report.send_lag));
+
     let _ = writeln!(out, "\nlatency from intended send time, in ms:");
     let _ = writeln!(
         out,
@@ -108,13 +121,7 @@ pub fn render(report: &RunReport) -> String {
             let _ = writeln!(out, "  before: {}", server_line(before));
         }
         let _ = writeln!(out, "  after:  {}", server_line(&server.after));
-        let _ = writeln!(
-            out,
-            "  client: p95 {} ms, p99 {} ms, max {} ms",
-            ms(report.overall_latency.p95_us),
-            ms(report.overall_latency.p99_us),
-            ms(report.overall_latency.max_us)
-        );
+        let _ = writeln!(out, "  client: {}", tail_summary(&report.overall_latency));
     }
 
     if report.is_clean() {

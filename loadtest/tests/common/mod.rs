@@ -1,6 +1,8 @@
 //! A small real decision server for the load tests: axiom's QUIC transport on 127.0.0.1 with
 //! a handler that checks signatures and nonces for real and answers verdict-shaped JSON.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #![allow(dead_code)]
 
 use axiom_engine::crypto::{base64url_decode, certificate_signing_input, verify_strict, PublicKey};
