@@ -10,14 +10,18 @@ pub mod auth;
 pub mod client;
 mod decide;
 pub mod error;
+pub mod escrows;
 mod health;
 pub mod incidents;
 pub mod keys;
 pub mod roles;
 pub mod settings;
 pub mod sources;
+pub mod audit;
+pub mod policies;
+pub mod workflow;
 
-use crate::node::metrics::AuthRejection;
+use crate::node::metrics::{AuthRejection, Metrics};
 use crate::node::Node;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -111,6 +115,29 @@ pub fn register_routes(sink: &mut impl RouteSink) {
     sink.add(Method::PATCH, "/v1/incidents/{id}", incidents::patch);
 
     sink.add(Method::POST, "/v1/decide", decide::decide);
+
+    sink.add(Method::GET, "/v1/escrows", escrows::list);
+    sink.add(Method::GET, "/v1/escrow/{id}", escrows::get);
+    sink.add(Method::POST, "/v1/escrow/{id}/approve", escrows::approve);
+    sink.add(Method::POST, "/v1/escrow/{id}/cancel", escrows::cancel);
+    sink.add(Method::POST, "/v1/escrow/{id}/execute", escrows::execute);
+    sink.add(Method::POST, "/v1/escrow/{id}/rollback", escrows::rollback);
+    sink.add(Method::GET, "/v1/approvers", escrows::list_approvers);
+    sink.add(Method::PUT, "/v1/approvers/{principal}", escrows::put_approver);
+
+    sink.add(Method::POST, "/v1/policies", policies::create);
+    sink.add(Method::GET, "/v1/policies", policies::list);
+    sink.add(Method::GET, "/v1/policies/{id}", policies::get);
+    sink.add(Method::POST, "/v1/policies/{id}/submit", policies::submit);
+    sink.add(Method::POST, "/v1/policies/{id}/approve", policies::approve);
+    sink.add(Method::POST, "/v1/policies/{id}/publish", policies::publish);
+    sink.add(Method::POST, "/v1/policies/{id}/retire", policies::retire);
+    sink.add(Method::GET, "/v1/policies/{id}/diff", policies::diff);
+    sink.add(Method::POST, "/v1/policies/{id}/evaluate", policies::evaluate);
+
+    sink.add(Method::GET, "/v1/audit", audit::list);
+    sink.add(Method::GET, "/v1/audit/{decision_id}", audit::get);
+    sink.add(Method::POST, "/v1/audit/{decision_id}/replay", audit::replay);
 }
 
 /// Returns every registered route.
@@ -127,8 +154,20 @@ pub fn configure(
     node: Arc<Node>,
     authenticator: Arc<Authenticator>,
 ) {
+    let metrics = Arc::clone(&node.metrics);
+    configure_with_metrics(config, node, authenticator, metrics);
+}
+
+/// Like [`configure`], with the metrics that `/metrics` renders given explicitly.
+fn configure_with_metrics(
+    config: &mut web::ServiceConfig,
+    node: Arc<Node>,
+    authenticator: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+) {
     config
         .app_data(web::Data::from(node))
+        .app_data(web::Data::from(metrics))
         .app_data(web::Data::from(authenticator))
         .app_data(
             web::JsonConfig::default()
@@ -161,9 +200,29 @@ pub fn app_with(
     >,
 > {
     let metrics = Arc::clone(&node.metrics);
+    app_with_metrics(node, authenticator, metrics, extra)
+}
+
+/// Like [`app_with`], recording request latency into `metrics` and rendering them at
+/// `/metrics` instead of the node's own; tests pass metrics on a manual clock.
+pub fn app_with_metrics(
+    node: Arc<Node>,
+    authenticator: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+    extra: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let app_metrics = Arc::clone(&metrics);
     App::new()
         .configure(|config| {
-            configure(config, node, authenticator);
+            configure_with_metrics(config, node, authenticator, app_metrics);
             extra(config);
         })
         .default_service(web::to(|| async {

@@ -84,6 +84,8 @@ pub enum Permission {
     ReadAudit,
     /// Export compliance data and serve GDPR requests.
     ComplianceExport,
+    /// Grant or remove escrow approver roles in the tenant's approver pool.
+    ManageApprovers,
 }
 
 /// The role matrix: for each permission, the roles that grant it. `docs/OPERATIONS.md` prints
@@ -125,6 +127,7 @@ pub const ROLE_MATRIX: &[(Permission, &[Role])] = &[
         &[Role::SecurityAdmin, Role::ComplianceOfficer],
     ),
     (Permission::ComplianceExport, &[Role::ComplianceOfficer]),
+    (Permission::ManageApprovers, &[Role::SecurityAdmin]),
 ];
 
 impl Permission {

@@ -169,6 +169,7 @@ impl Node {
             policies,
             budgets: dashmap::DashMap::new(),
             restrictions: dashmap::DashSet::new(),
+            workflow: super::workflow::WorkflowState::default(),
             shards,
             solver,
             audit_log,
@@ -179,6 +180,8 @@ impl Node {
 
         crate::http::restore_state(&node).map_err(|error| anyhow!("restoring state failed: {error}"))?;
         node.restore_budgets()?;
+        node.restore_workflow()?;
+        super::workflow::start_escrow_sweep(&node);
         tracing::info!(
             data_dir = %node.config.data_dir.display(),
             published_policies = published,

@@ -52,6 +52,14 @@ pub struct RecordedInputs {
     pub solver_unavailable: Option<String>,
     /// Budget amounts an ALLOW reserved.
     pub reservations: Vec<RecordedReservation>,
+    /// `THRESHOLD_SCALE_MILLI` applied to the escrow conditions (1000 in records written
+    /// before the field existed).
+    #[serde(default = "neutral_threshold_scale")]
+    pub threshold_scale_milli: u64,
+}
+
+fn neutral_threshold_scale() -> u64 {
+    super::thresholds::THRESHOLD_SCALE_NEUTRAL_MILLI
 }
 
 /// A budget amount reserved by an ALLOW.
@@ -265,10 +273,7 @@ impl Node {
         let intent = &request.envelope.intent;
         let certificate = &request.envelope.certificate;
 
-        if self
-            .restrictions
-            .contains(&(intent.actor.tenant.clone(), intent.actor.id.clone()))
-        {
+        if self.is_restricted(&intent.actor.tenant, &intent.actor.id) {
             let draft = Draft::new(
                 Verdict::Deny,
                 ReasonCode::SubjectRestricted,
@@ -399,10 +404,13 @@ impl Node {
 
         let mut solver_unavailable = None;
         let policy_step = if state == StateCheck::Fresh {
-            match self
-                .solver
-                .evaluate(Arc::clone(&policy.compiled), facts.clone())
-                .await
+            match super::thresholds::evaluate_scaled(
+                &self.solver,
+                Arc::clone(&policy.compiled),
+                facts.clone(),
+                settings.threshold_scale_milli,
+            )
+            .await
             {
                 Ok(evaluation) => PolicyStep::Evaluated(findings_from_evaluation(&evaluation)),
                 Err(error) => {
@@ -445,6 +453,7 @@ impl Node {
             defer_remaining_ms,
             solver_unavailable,
             reservations: Vec::new(),
+            threshold_scale_milli: settings.threshold_scale_milli,
         };
         (draft, inputs)
     }
@@ -649,6 +658,9 @@ impl Node {
     ) -> DecisionResponse {
         let intent = &request.envelope.intent;
         let certificate = &request.envelope.certificate;
+        // The actor id and the parameters travel only in the encrypted personal part, so an
+        // erasure leaves none of them readable in the public fields.
+        let inputs = inputs.map(super::replay::without_personal_data);
         let facts = serde_json::to_value(&inputs).unwrap_or(serde_json::Value::Null);
         let response_json = serde_json::to_value(&response).unwrap_or(serde_json::Value::Null);
         let sequence_stream = certificate.sequence.map(|_| {

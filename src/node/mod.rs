@@ -14,7 +14,11 @@ pub mod metrics;
 pub mod ops;
 pub mod policies;
 pub mod recovery;
+pub mod replay;
 pub mod serve;
+pub mod thresholds;
+pub mod upstream;
+pub mod workflow;
 
 use axiom_engine::incidents::IncidentTracker;
 use axiom_engine::keys::KeyRegistry;
@@ -66,8 +70,11 @@ pub struct Node {
     pub policies: policies::PolicyRegistry,
     /// Budget definitions per (tenant, code), mirrored from the shards for reservation scopes.
     pub budgets: dashmap::DashMap<(String, String), axiom_engine::shard::BudgetDefinition>,
-    /// (tenant, actor) pairs under a GDPR processing restriction.
+    /// (tenant, actor) pairs under a GDPR processing restriction; erased subjects appear
+    /// as (tenant, pseudonym), see [`Node::is_restricted`].
     pub restrictions: dashmap::DashSet<(String, String)>,
+    /// The approver pool and the pending-escrow index of the human workflows.
+    pub workflow: workflow::WorkflowState,
     /// The tenant shard actors.
     pub shards: axiom_engine::shard::ShardSet,
     /// The pooled solvers.

@@ -160,6 +160,7 @@ impl Node {
             .escrows()
             .put(&escrow.tenant, &escrow.escrow_id, &escrow)
             .context("storing the escrow")?;
+        self.workflow.escrow_stored(&escrow);
 
         Ok(EscrowSummary {
             escrow_id: escrow.escrow_id.clone(),

@@ -291,7 +291,8 @@ impl Upstream {
     }
 
     /// Runs the rollback plan's steps in order; returns how many ran, or why it stopped.
-    async fn compensate(&self, escrow: &Escrow) -> Result<usize, String> {
+    /// Also used on its own to roll back an `EXECUTED` escrow on an operator's request.
+    pub async fn compensate(&self, escrow: &Escrow) -> Result<usize, String> {
         let plan = escrow
             .rollback_plan
             .as_ref()
