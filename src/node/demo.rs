@@ -115,6 +115,9 @@ pub struct ScenarioResult {
     pub response: DecisionResponse,
     /// Round-trip time of the scenario's request.
     pub latency: Duration,
+    /// The envelope sent, so a caller can recompute its intent hash and check the receipt;
+    /// None for the malformed frame, which is not an envelope.
+    pub envelope: Option<Value>,
 }
 
 impl ScenarioResult {
@@ -255,11 +258,13 @@ impl DemoSession {
     pub async fn run(&mut self, scenario: Scenario) -> anyhow::Result<ScenarioResult> {
         let envelope = self.prepare(scenario).await?;
         let started = Instant::now();
-        let response = match envelope {
-            Prepared::Envelope(envelope) => self.send(&envelope).await?,
+        let (response, envelope) = match envelope {
+            Prepared::Envelope(envelope) => (self.send(&envelope).await?, Some(envelope)),
             Prepared::Raw(bytes) => {
                 let answer = self.client.send_raw(bytes, StreamEnding::Finish).await?;
-                serde_json::from_slice(&answer).context("the server answered invalid JSON")?
+                let response =
+                    serde_json::from_slice(&answer).context("the server answered invalid JSON")?;
+                (response, None)
             }
         };
         let latency = started.elapsed();
@@ -267,6 +272,7 @@ impl DemoSession {
             scenario,
             response,
             latency,
+            envelope,
         })
     }
 
