@@ -18,7 +18,8 @@ metrics=$(curl -fsS --max-time 5 "$server/metrics") || fail "GET /metrics failed
 for name in axiom_latency_p95_seconds axiom_latency_p99_seconds axiom_endpoint_max_millis axiom_decisions_total; do
   grep -q "^# TYPE $name " <<<"$metrics" || fail "/metrics has no $name"
 done
-curl -fsS --max-time 5 "$server/openapi.json" | grep -q '"openapi"' || fail "GET /openapi.json is not the OpenAPI document"
+openapi=$(curl -fsS --max-time 5 "$server/openapi.json") || fail "GET /openapi.json failed"
+grep -q '"openapi"' <<<"$openapi" || fail "GET /openapi.json is not the OpenAPI document"
 [ "$(status "$server/v1/incidents")" = 401 ] || fail "GET /v1/incidents without a token is not 401"
 if [ -n "${AXIOM_TOKEN:-}" ]; then
   [ "$(status -H "Authorization: Bearer $AXIOM_TOKEN" "$server/v1/settings")" = 200 ] || fail "GET /v1/settings with AXIOM_TOKEN is not 200"

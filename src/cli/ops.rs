@@ -12,13 +12,13 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Base URL of the control plane.
-    #[arg(long, env = "AXIOM_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "AXIOM_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// Bearer token (see `axiom token`).
-    #[arg(long, env = "AXIOM_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "AXIOM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Tenant to act on; defaults to the token's (required for platform-wide tokens).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub tenant: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 //! who reaches it with a network policy (deploy/k8s/networkpolicy.yaml).
 
 use crate::node::metrics::text::CONTENT_TYPE;
+use crate::node::metrics::Metrics;
 use crate::node::Node;
 use actix_web::{web, HttpResponse};
 
@@ -22,10 +23,10 @@ pub async fn readyz(node: web::Data<Node>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
-        .body(node.metrics.render())
+        .body(metrics.render())
 }
 
 /// `GET /openapi.json`.
