@@ -6,6 +6,7 @@ mod demo;
 mod serve;
 mod keygen;
 mod loadtest;
+mod policy;
 mod sign;
 mod verify;
 pub mod ops;
@@ -64,6 +65,8 @@ pub enum Command {
     Settings(ops::SettingsArgs),
     /// State sources on a running server: list, ingest.
     Sources(ops::SourcesArgs),
+    /// Policy files offline: check (diagnostics and publish checks), eval (with Z3).
+    Policy(policy::PolicyArgs),
 }
 
 /// Installs the tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
@@ -95,5 +98,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents(args) => ops::run_incidents(args),
         Command::Settings(args) => ops::run_settings(args),
         Command::Sources(args) => ops::run_sources(args),
+        Command::Policy(args) => policy::run(args),
     }
 }

@@ -56,7 +56,7 @@ pub struct AxiomResult {
 
 /// What a header condition (escrow, invariant, abac) evaluated to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "value", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConditionValue {
     /// True for every value in the uncertainty box.
     True,
