@@ -177,7 +177,7 @@ fn spawn_server(data_dir: &Path, secret: &str) -> anyhow::Result<Child> {
         .args(["--quic-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .env("AXIOM_JWT_HS256_SECRET", secret)
         .env_remove("AXIOM_DEV_NO_AUTH")
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()))
         .stdin(Stdio::null())
         .spawn()
         .context("starting `axiom serve`")
