@@ -111,7 +111,7 @@ pub async fn run(config: &RunConfig, agents: Vec<Agent>, options: &RunOptions) -
     let shared = Arc::new(Shared {
         clients,
         factory,
-        recorder: Mutex::new(Recorder::new(config.warmup)),
+        recorder: Mutex::new(Recorder::new(config.warmup, config.duration)),
         counters: Arc::new(LiveCounters::default()),
         replay_source: Mutex::new(None),
         request_timeout: Duration::from_millis(config.request_timeout_ms),

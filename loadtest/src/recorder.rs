@@ -137,6 +137,12 @@ pub struct Recorder {
     pub scenarios: Vec<Tally>,
     /// One slot per second of the measured phase, at most [`TIMELINE_SECONDS_MAX`].
     pub timeline: Vec<Second>,
+    /// End of the measured phase (warm-up plus duration), measured from the start of the run.
+    pub phase_end: Duration,
+    /// Answers to measured requests that arrived before `phase_end`.
+    pub answered_in_phase: u64,
+    /// Arrival time of the last answer to a measured request, measured from the start of the run.
+    pub last_answer: Duration,
     /// How late the generator sent each measured request after its intended time, in
     /// microseconds. Part of every latency figure; a large value means the generator, not
     /// the server, was the bottleneck.
@@ -144,10 +150,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates an empty recorder for a run with the given warm-up phase.
-    pub fn new(warmup: Duration) -> Recorder {
+    /// Creates an empty recorder for a run with the given warm-up and measured phases.
+    pub fn new(warmup: Duration, duration: Duration) -> Recorder {
         Recorder {
             warmup,
+            phase_end: warmup + duration,
+            answered_in_phase: 0,
+            last_answer: warmup,
             warmup_requests: 0,
             overall: Tally::new(),
             scenarios: Scenario::ALL.iter().map(|_| Tally::new()).collect(),
@@ -199,7 +208,12 @@ impl Recorder {
             }
         }
         if matches!(completion.outcome, Outcome::Answered { .. }) {
-            let done_second = (completion.intended + completion.latency - self.warmup).as_secs();
+            let answered_at = completion.intended + completion.latency;
+            if answered_at < self.phase_end {
+                self.answered_in_phase += 1;
+            }
+            self.last_answer = self.last_answer.max(answered_at);
+            let done_second = (answered_at - self.warmup).as_secs();
             if let Some(slot) = self.slot(done_second) {
                 slot.completed += 1;
             }
@@ -209,13 +223,6 @@ impl Recorder {
     /// Returns the tally of one scenario.
     pub fn scenario(&self, scenario: Scenario) -> &Tally {
         &self.scenarios[scenario.index()]
-    }
-
-    /// Returns answers received with their response inside `[warmup, warmup + window)`,
-    /// per second of that window.
-    pub fn completed_in_window(&self, window: Duration) -> u64 {
-        let whole_seconds = window.as_secs() as usize;
-        self.timeline.iter().take(whole_seconds).map(|second| second.completed).sum()
     }
 
     fn slot(&mut self, second: u64) -> Option<&mut Second> {

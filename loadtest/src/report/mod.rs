@@ -207,7 +207,7 @@ impl RunReport {
             measured_s,
             target_rate_per_s: config.rate_per_s,
             sent_rate_per_s: per_second(overall.sent),
-            achieved_rate_per_s: per_second(recorder.completed_in_window(measured)),
+            achieved_rate_per_s: achieved_rate(recorder, ended_by),
             warmup_requests: recorder.warmup_requests,
             overall,
             overall_latency: LatencyFigures::of(&recorder.overall.latency_us),
@@ -225,6 +225,22 @@ impl RunReport {
             && self.overall.transport_errors == 0
             && self.overall.timeouts == 0
             && self.overall.dropped == 0
+    }
+}
+
+/// Returns the answers per second of the measured phase. A run that ran its full duration
+/// counts the answers that arrived within it; a run cut short by `requests_max` counts every
+/// measured answer over the time until the last one arrived.
+fn achieved_rate(recorder: &Recorder, ended_by: EndReason) -> f64 {
+    let (answers, window) = match ended_by {
+        EndReason::Duration => (recorder.answered_in_phase, recorder.phase_end.saturating_sub(recorder.warmup)),
+        EndReason::RequestsMax => (recorder.overall.answered(), recorder.last_answer.saturating_sub(recorder.warmup)),
+    };
+    let window_s = window.as_secs_f64();
+    if window_s > 0.0 {
+        answers as f64 / window_s
+    } else {
+        0.0
     }
 }
 

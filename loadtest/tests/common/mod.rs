@@ -31,6 +31,9 @@ pub struct DecisionHandler {
     pub stall: Mutex<Option<(Instant, Duration)>>,
     /// Requests handled.
     pub calls: AtomicU64,
+    /// A single worker: when set, each request holds it for `delay_us`, so the server answers
+    /// at most `1e6 / delay_us` requests per second.
+    pub serial: Option<tokio::sync::Semaphore>,
 }
 
 impl DecisionHandler {
@@ -83,6 +86,10 @@ impl RequestHandler for Shared {
             state.calls.fetch_add(1, Ordering::Relaxed);
             state.wait_out_stall().await;
             let delay_us = state.delay_us.load(Ordering::Relaxed);
+            let _worker = match &state.serial {
+                Some(worker) => Some(worker.acquire().await.unwrap()),
+                None => None,
+            };
             if delay_us > 0 {
                 tokio::time::sleep(Duration::from_micros(delay_us)).await;
             }
@@ -100,6 +107,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(false).await
+    }
+
+    /// Starts a server that handles one request at a time when `serial` is true.
+    pub async fn start_with(serial: bool) -> TestServer {
         let agent = Agent::generate(ActorIdentity {
             tenant: "tenant-load".into(),
             actor: "agent-load".into(),
@@ -110,6 +122,7 @@ impl TestServer {
             delay_us: AtomicU64::new(0),
             stall: Mutex::new(None),
             calls: AtomicU64::new(0),
+            serial: serial.then(|| tokio::sync::Semaphore::new(1)),
         });
         let config = ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
