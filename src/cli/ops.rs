@@ -1,5 +1,5 @@
 //! Operator commands that call the control plane: `axiom keys`, `axiom incidents`,
-//! `axiom settings` and `axiom sources`. Each prints the JSON answer and exits 0 on a 2xx
+//! `axiom settings` and `axiom sources`. Each prints the JSON response and exits 0 on a 2xx
 //! status, 1 otherwise.
 
 use crate::http::client;
@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
-/// Where and as whom the commands call the control plane.
+/// Server address and credentials of the commands.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Base URL of the control plane.

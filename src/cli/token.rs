@@ -7,7 +7,7 @@ use clap::Args;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Longest token lifetime `axiom token` mints, in seconds (one day): development tokens that
+/// Maximum token lifetime `axiom token` mints, in seconds (one day): development tokens that
 /// live longer are forgotten in shell histories.
 pub const TOKEN_TTL_S_MAX: u64 = 86_400;
 

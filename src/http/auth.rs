@@ -58,7 +58,7 @@ pub struct Claims {
     pub iat: Option<u64>,
 }
 
-/// Which tenants a principal may see.
+/// The tenants a principal may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantScope {
     /// Exactly one tenant.
@@ -72,7 +72,7 @@ pub enum TenantScope {
 pub struct Principal {
     /// The token's `sub`.
     pub subject: String,
-    /// Which tenants the caller may see.
+    /// The tenants the caller may see.
     pub scope: TenantScope,
     /// Known roles of the token.
     pub roles: Vec<Role>,
@@ -132,7 +132,7 @@ fn join_roles(roles: &[Role]) -> String {
         .join(", ")
 }
 
-/// Why the authenticator could not be built.
+/// Errors of building the authenticator.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
     /// Neither a secret nor a JWKS file, and no explicit `--dev-no-auth`.
@@ -152,12 +152,12 @@ pub enum AuthConfigError {
     Jwks {
         /// The file.
         path: String,
-        /// What is wrong with it.
+        /// The problem with the file.
         reason: String,
     },
 }
 
-/// Shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2 asks for at least the hash
+/// Shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2 requires at least the hash
 /// size, 256 bits).
 pub const HS256_SECRET_BYTES_MIN: usize = 32;
 
@@ -201,7 +201,7 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-/// How the authenticator is configured; built from `ServeArgs`.
+/// Settings of the authenticator, built from `ServeArgs`.
 #[derive(Debug, Clone, Default)]
 pub struct AuthSettings {
     /// HS256 secret (development).
@@ -387,7 +387,7 @@ fn select_jwks_key<'k>(
             let first = candidates.next();
             if candidates.next().is_some() {
                 return Err(ApiError::InvalidToken(
-                    "token has no `kid` and the JWKS holds several keys of its algorithm".to_owned(),
+                    "token has no `kid` and the JWKS contains several keys of its algorithm; add a `kid` header".to_owned(),
                 ));
             }
             first

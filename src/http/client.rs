@@ -2,7 +2,7 @@
 //!
 //! The control plane is plain HTTP on a trusted network or behind a TLS-terminating proxy, and
 //! the commands send one request each, so this client sends one request per connection with
-//! `Connection: close` and reads the whole answer. It supports `Content-Length`, chunked and
+//! `Connection: close` and reads the whole response. It supports `Content-Length`, chunked and
 //! close-delimited bodies.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +14,7 @@ pub const RESPONSE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// Time limit of connecting, and of each read or write, in milliseconds.
 pub const IO_TIMEOUT_MS: u64 = 10_000;
 
-/// Why a request failed.
+/// Errors of one request.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The URL is not `http://host:port[/path]`.
@@ -29,7 +29,7 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    /// The answer is not HTTP/1.x.
+    /// The response is not HTTP/1.x.
     #[error("invalid response from server: {0}")]
     InvalidResponse(String),
 }

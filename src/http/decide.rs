@@ -7,7 +7,7 @@ use crate::node::{Endpoint, Node};
 use actix_web::{web, HttpResponse};
 
 /// `POST /v1/decide`: the body is the same envelope bytes an agent sends over QUIC, and the
-/// answer is the same decision. The operator's token must be of the intent's tenant; the
+/// response is the same decision. The operator's token must be of the intent's tenant; the
 /// engine then checks the agent's signature as on QUIC.
 pub async fn decide(
     node: web::Data<Node>,
@@ -33,7 +33,7 @@ pub async fn decide(
 }
 
 /// Reads `intent.actor.tenant` from an envelope, or None when the body does not have one (the
-/// engine then answers MALFORMED_REQUEST itself).
+/// engine then returns MALFORMED_REQUEST itself).
 fn claimed_tenant(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value

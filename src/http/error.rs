@@ -1,7 +1,7 @@
 //! Errors of the control plane, each mapped to one HTTP status in one place.
 //!
 //! The body is always `{"error": CODE, "message": TEXT}`: `CODE` is stable for clients,
-//! `TEXT` says what failed and how to fix it.
+//! `TEXT` states what failed and how to fix it.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use axiom_storage::StorageError;
 use serde::Serialize;
 
-/// Why a control-plane request failed.
+/// Errors of a control-plane request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No `Authorization: Bearer …` header.
@@ -29,7 +29,7 @@ pub enum ApiError {
     RoleForbidden {
         /// The token's roles.
         roles: String,
-        /// What the request tried.
+        /// The action the request attempted.
         action: &'static str,
         /// Roles that would grant it.
         required: String,
@@ -49,7 +49,7 @@ pub enum ApiError {
     /// The named entry does not exist (in the caller's tenant).
     #[error("{what} `{id}` not found")]
     NotFound {
-        /// Which kind of entry.
+        /// Kind of entry.
         what: &'static str,
         /// Its id.
         id: String,

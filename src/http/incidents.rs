@@ -18,12 +18,12 @@ use sha2::{Digest, Sha256};
 /// Most incidents one listing reads from the store.
 pub const INCIDENTS_PAGE_MAX: usize = 10_000;
 
-/// Where an incident is in its handling. The only transitions are
+/// The handling state of an incident. The only transitions are
 /// `OPEN → ACKNOWLEDGED → RESOLVED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IncidentStatus {
-    /// Opened by the engine, nobody has looked at it.
+    /// Opened by the engine and not yet acknowledged.
     Open,
     /// Someone is looking at it.
     Acknowledged,
@@ -61,7 +61,7 @@ pub struct Incident {
     pub last_seen_ms: i64,
     /// Occurrences in the incident's window.
     pub count: u64,
-    /// Who acknowledged or resolved it last.
+    /// Principal that acknowledged or resolved it last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! Roles of the control plane and the one table that says which role may do what.
+//! Roles of the control plane and the one table that grants permissions to roles.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,7 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// Something a request asks to do; each handler demands exactly one.
+/// An action a request performs; each handler demands exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     /// Register, list, read, revoke and rotate agent keys.

@@ -81,7 +81,7 @@ pub struct SettingsPatch {
     degraded_no_allow: Option<bool>,
     #[serde(rename = "THRESHOLD_SCALE_MILLI", default)]
     threshold_scale_milli: Option<u64>,
-    /// Why the change was made, kept in the history.
+    /// Reason for the change, kept in the history.
     #[serde(default)]
     reason: Option<String>,
 }
@@ -95,7 +95,7 @@ pub struct SettingsChange {
     pub old: SettingsSnapshot,
     /// Values after the change.
     pub new: SettingsSnapshot,
-    /// Why, as the caller said.
+    /// Reason given by the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -200,7 +200,7 @@ pub async fn history(
     Ok(HttpResponse::Ok().json(entries))
 }
 
-/// Applies the settings stored by the last change, if any; they override the start flags,
+/// Applies the settings stored by the last change, if any. They override the start flags,
 /// because an operator's runtime change (a lowered TTL after a key leak) must survive a
 /// restart. Returns whether stored settings were found.
 pub fn restore(node: &Node) -> Result<bool, ApiError> {

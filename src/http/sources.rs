@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Most sources restored from the store at start (the in-memory store's own limit).
 pub const SOURCES_RESTORE_MAX: usize = axiom_engine::state::sources::SOURCES_MAX;
 
-/// What the sources keyspace stores per source.
+/// The sources keyspace entry of one source.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredSource {
     domain: String,

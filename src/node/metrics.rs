@@ -53,7 +53,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to, for tests.
+/// A clock that moves only when a test advances it.
 #[derive(Debug, Default)]
 pub struct ManualClock {
     now_ms: AtomicU64,
@@ -79,7 +79,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// Why a control-plane request was rejected before any handler ran.
+/// Reasons a control-plane request is rejected before any handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthRejection {
     /// No `Authorization: Bearer` header.
@@ -288,7 +288,7 @@ impl Metrics {
         }
     }
 
-    /// Counts one authenticated rejection answered without an audit record (replays, rate
+    /// Counts one authenticated rejection returned without an audit record (replays, rate
     /// limiting, overload), which are counted and sampled into incidents instead.
     pub fn observe_unaudited(&self, reason: ReasonCode) {
         if let Some(counter) = self.unaudited.get(reason_index(reason)) {
