@@ -4,6 +4,8 @@
 //! The cases cover proved, violated, uncertain, not applicable, fail-closed errors and a
 //! timeout (a pigeonhole problem under a 1 ms limit).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::model::Intent;
 use axiom_engine::policy::{
     compile, evaluate, AbacDecision, AxiomOutcome, CompiledPolicy, Evaluator, Facts, Principal,
@@ -145,10 +147,10 @@ fn load_cases() -> (Vec<Value>, BTreeMap<String, CompiledPolicy>) {
     let mut policies = BTreeMap::new();
     for case in &cases {
         let file = case["policy"].as_str().unwrap().to_owned();
-        if !policies.contains_key(&file) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = policies.entry(file.clone()) {
             let source = std::fs::read_to_string(corpus_dir().join(&file)).unwrap();
             let policy = compile(&source).unwrap_or_else(|errors| panic!("{file}: {errors:?}"));
-            policies.insert(file, policy);
+            slot.insert(policy);
         }
     }
     (cases, policies)

@@ -4,6 +4,8 @@
 //! must get the same outcome kind from Z3 alone (and Z3's outcome must be one the intervals
 //! could have reached). A second property compares the in-process and `z3 -in` backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::model::Intent;
 use axiom_engine::policy::prove::axiom_by_intervals;
 use axiom_engine::policy::{compile, evaluate, AxiomOutcome, Evaluator, Facts, Principal, SourceReading};
@@ -51,7 +53,7 @@ fn condition(rng: &mut StdRng, depth: u32) -> String {
     let leaf = depth == 0 || rng.gen_bool(0.4);
     if leaf {
         return match rng.gen_range(0..6) {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let op = pick(rng, &["==", "!=", "<", "<=", ">", ">="]);
                 format!("{} {op} {}", number(rng, 2), number(rng, 2))
             }

@@ -4,6 +4,8 @@
 //! queue, solver timeouts, a panicking worker) and checks two things: the failures come back
 //! as `SmtError`s or timeout outcomes that never permit an ALLOW, and later queries succeed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::model::Intent;
 use axiom_engine::policy::{compile, AxiomOutcome, DecidedBy, CompiledPolicy, Facts, Principal, ProvedBy, SourceReading};
 use axiom_engine::smt::{SmtBackend, SmtConfig, SmtError, SolverPool};

@@ -4,6 +4,8 @@
 //!
 //! This file holds one test, so the `z3` children found under this process are the pool's own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::model::Intent;
 use axiom_engine::policy::{compile, AxiomOutcome, CompiledPolicy, Facts, Principal, SourceReading};
 use axiom_engine::smt::{SmtBackend, SmtConfig, SmtError, SolverPool};

@@ -1,5 +1,7 @@
 //! End-to-end slice: compile the finance policy and prove its budget axiom with the real Z3.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axiom_engine::model::Intent;
 use axiom_engine::policy::{compile, evaluate, AxiomOutcome, Evaluator, Facts, Principal, SourceReading};
 use axiom_engine::smt::InProcessSolver;

@@ -242,15 +242,9 @@ impl Checker {
     }
 
     fn axiom(&mut self, declaration: AxiomDecl) -> Option<Axiom> {
-        let when = match &declaration.when {
-            Some(expr) => Some(self.condition(expr)),
-            None => None,
-        };
+        let when = declaration.when.as_ref().map(|expr| self.condition(expr));
         let require = self.condition(&declaration.require);
-        let else_shield = match &declaration.else_shield {
-            Some(shield) => Some(self.shield(shield)),
-            None => None,
-        };
+        let else_shield = declaration.else_shield.as_ref().map(|shield| self.shield(shield));
         Some(Axiom {
             name: declaration.name,
             span: declaration.name_span,

@@ -102,8 +102,8 @@ pub fn truth(expr: &BoolExpr, facts: &Facts) -> Result<Truth, EvalError> {
         BoolExpr::StrIn(item, list) => {
             let item = text(item, facts)?;
             let found = match list {
-                ListExpr::Const(values) => values.iter().any(|value| *value == item),
-                ListExpr::Field(field) => facts.list(*field).iter().any(|value| *value == item),
+                ListExpr::Const(values) => values.contains(&item),
+                ListExpr::Field(field) => facts.list(*field).contains(&item),
             };
             Ok(from_bool(found))
         }

@@ -66,8 +66,8 @@ impl<'a> Lowering<'a> {
             BoolExpr::StrIn(item, list) => {
                 let item = text(item, self.facts)?;
                 let found = match list {
-                    ListExpr::Const(values) => values.iter().any(|value| *value == item),
-                    ListExpr::Field(field) => self.facts.list(*field).iter().any(|value| *value == item),
+                    ListExpr::Const(values) => values.contains(&item),
+                    ListExpr::Field(field) => self.facts.list(*field).contains(&item),
                 };
                 Ok(Formula::Const(found))
             }

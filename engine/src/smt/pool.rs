@@ -137,9 +137,10 @@ impl Handler<EvaluateRequest> for SolverWorker {
 impl Handler<InjectPanic> for SolverWorker {
     type Result = Result<(), SmtError>;
 
+    #[expect(clippy::panic, reason = "fault injection exists to make the worker panic")]
     fn handle(&mut self, _request: InjectPanic, context: &mut SyncContext<Self>) -> Self::Result {
         let outcome = catch_unwind(|| {
-            std::panic::panic_any("injected solver worker panic");
+            panic!("injected solver worker panic");
         });
         match outcome {
             Ok(()) => Ok(()),
