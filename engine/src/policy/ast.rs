@@ -6,9 +6,9 @@ use rust_decimal::Decimal;
 /// A parsed expression and where it starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
-    /// What the expression is.
+    /// The expression form.
     pub kind: ExprKind,
-    /// Where it starts in the policy text.
+    /// Position of its first token in the policy text.
     pub span: Span,
     /// Levels of nesting below and including this node; a leaf has height 1.
     pub height: usize,
@@ -103,7 +103,7 @@ pub enum Literal {
 pub struct ShieldDecl {
     /// The shield type as written, quoted or bare.
     pub shield_type: String,
-    /// Where the type is written.
+    /// Position of the type in the policy text.
     pub type_span: Span,
     /// Parameters in the order written, with the position of each key.
     pub params: Vec<(String, Literal, Span)>,

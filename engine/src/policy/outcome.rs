@@ -7,11 +7,11 @@ use super::diagnostic::Span;
 use crate::model::{Fact, Shield};
 use serde::{Deserialize, Serialize};
 
-/// What one axiom's check found.
+/// The result of checking one axiom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AxiomOutcome {
-    /// The `when` is false for every value in the uncertainty box: the axiom says nothing.
+    /// The `when` is false for every value in the uncertainty box, so the axiom does not apply.
     NotApplicable,
     /// The `require` holds for every value where the `when` holds (its negation is unsat).
     Proved,
@@ -28,7 +28,7 @@ pub enum AxiomOutcome {
     Timeout,
 }
 
-/// How an axiom's outcome was reached.
+/// The method that settled an axiom's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecidedBy {
@@ -45,16 +45,16 @@ pub enum DecidedBy {
 pub struct AxiomResult {
     /// Axiom name.
     pub name: String,
-    /// What was found.
+    /// The outcome of the check.
     #[serde(flatten)]
     pub outcome: AxiomOutcome,
     /// The shield the policy offers when the axiom is violated.
     pub else_shield: Option<Shield>,
-    /// How the outcome was reached.
+    /// The method that settled the outcome.
     pub decided_by: DecidedBy,
 }
 
-/// What a header condition (escrow, invariant, abac) evaluated to.
+/// The value of a header condition (escrow, invariant, abac).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConditionValue {
@@ -71,9 +71,9 @@ pub enum ConditionValue {
 /// A header condition and its value, named by its position in the policy text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConditionResult {
-    /// Where the condition is written.
+    /// Position of the condition in the policy text.
     pub span: Span,
-    /// What it evaluated to.
+    /// The value it evaluated to.
     pub value: ConditionValue,
 }
 
@@ -99,7 +99,7 @@ pub enum ProvedBy {
     Disabled,
 }
 
-/// Everything the policy says about one request.
+/// The findings of every part of the policy for one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyEvaluation {
     /// The policy version evaluated, for example `finance@v18`.
@@ -119,7 +119,7 @@ pub struct PolicyEvaluation {
 }
 
 impl PolicyEvaluation {
-    /// Returns true when nothing in the policy stands against an ALLOW: no escrow match, no
+    /// Returns true when nothing in the policy rules out an ALLOW: no escrow match, no
     /// invariant failure, ABAC allowed, every axiom proved or not applicable, and Z3 available.
     pub fn permits_allow(&self) -> bool {
         self.proved_by == ProvedBy::Z3

@@ -243,7 +243,8 @@ fn unknown_outcome(reason: String, timed_out: bool) -> AxiomOutcome {
     }
 }
 
-/// The witness values from the model, then the exact values of every other fact the axiom reads.
+/// Builds the counterexample facts: the witness values from the model, then the exact values
+/// of every other fact the axiom reads.
 fn witness_facts(variables: &[RealVar], witness: &[String], axiom: &Axiom, facts: &Facts) -> Vec<Fact> {
     let mut result: Vec<Fact> = variables
         .iter()
@@ -258,8 +259,8 @@ fn witness_facts(variables: &[RealVar], witness: &[String], axiom: &Axiom, facts
     result
 }
 
-/// The exact values of the parameters, sources, budgets and batch size an axiom reads, as
-/// reported (an uncertain parameter at its reported value).
+/// Lists the exact values of the parameters, sources, budgets, batch size and string fields an
+/// axiom reads, as reported (an uncertain parameter at its reported value).
 pub fn referenced_facts(axiom: &Axiom, facts: &Facts) -> Vec<Fact> {
     let mut values = BTreeMap::new();
     let mut collect = |expr: &BoolExpr| {

@@ -153,7 +153,11 @@ impl ProcessSolver {
 
 impl Solve for ProcessSolver {
     fn solve(&mut self, query: &Query) -> Result<SatAnswer, SmtError> {
-        let result = self.exchange(query);
+        let timeout_ms = self.timeout_ms;
+        let result = self.exchange(query).map_err(|error| match error {
+            SmtError::Timeout { .. } => SmtError::Timeout { timeout_ms },
+            other => other,
+        });
         match &result {
             Err(SmtError::ProcessFailed(reason)) => self.discard(reason),
             Err(SmtError::Timeout { .. }) => self.discard("no answer before the deadline"),
