@@ -96,6 +96,39 @@ impl AppendLog {
         }
         Ok(entries)
     }
+
+    /// Rewrites the values `edit` changes (it returns the new value, or None to keep one) in
+    /// one fsynced batch, holding the append lock so no entry is added meanwhile. Returns how
+    /// many entries changed. Ids and times stay as they were.
+    fn rewrite(
+        &self,
+        mut edit: impl FnMut(&serde_json::Value) -> Option<serde_json::Value>,
+    ) -> Result<usize, StorageError> {
+        let _appends = self.next_id.lock();
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        let mut changed = 0;
+        for guard in self.keyspace.iter() {
+            let (key, bytes) = guard
+                .into_inner()
+                .map_err(StorageError::fjall("scan log"))?;
+            let mut entry: LogEntry<serde_json::Value> = serde_json::from_slice(&bytes)
+                .map_err(|error| StorageError::corrupt("log entry", error.to_string()))?;
+            let Some(value) = edit(&entry.value) else {
+                continue;
+            };
+            entry.value = value;
+            let bytes = serde_json::to_vec(&entry).map_err(|source| StorageError::Encode {
+                what: "log entry",
+                source,
+            })?;
+            batch.insert(&self.keyspace, key, bytes);
+            changed += 1;
+        }
+        if changed > 0 {
+            batch.commit().map_err(StorageError::fjall("rewrite log"))?;
+        }
+        Ok(changed)
+    }
 }
 
 /// The runtime settings: the current value plus every change, appended to a history.
@@ -156,6 +189,16 @@ impl SettingsLog {
         limit: usize,
     ) -> Result<Vec<LogEntry<C>>, StorageError> {
         self.history.list(after_id, limit)
+    }
+
+    /// Rewrites history entries in place for GDPR pseudonymization: `edit` returns the new
+    /// value of an entry it changes. Returns how many entries changed. The settings history
+    /// is the only log with this method; `compliance_events` is never rewritten.
+    pub fn rewrite_history(
+        &self,
+        edit: impl FnMut(&serde_json::Value) -> Option<serde_json::Value>,
+    ) -> Result<usize, StorageError> {
+        self.history.rewrite(edit)
     }
 }
 

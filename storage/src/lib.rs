@@ -17,6 +17,7 @@ pub use audit::chain::Checkpoint;
 pub use audit::entry::{
     AuditEntry, AuditReceipt, AuditRecord, DecisionFields, PersonalData, PersonalView, SubjectId,
 };
+pub use audit::reader::AuditCursor;
 pub use audit::recovery::{RecoveredNonce, RecoveredSequence, RecoveredState};
 pub use audit::verify::{verify, verify_store, ChainSummary, Damage, Problem, VerifyReport};
 pub use audit::writer::AuditWriter;

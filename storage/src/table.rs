@@ -152,6 +152,51 @@ impl Table {
         self.scan(self.keyspace.iter(), limit)
     }
 
+    /// Lists up to `limit` entries of `tenant` with ids after `after_id` (from the first when
+    /// None), in id order, as `(id, value)`. Pages through a tenant with bounded memory: pass
+    /// the last id of one page as `after_id` of the next.
+    pub fn list_after<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StorageError> {
+        check_tenant(tenant)?;
+        let prefix = tenant_prefix(tenant);
+        let start = match after_id {
+            Some(id) => {
+                check_id("after_id", id)?;
+                tenant_id_key(tenant, id)
+            }
+            None => prefix.clone(),
+        };
+        let mut entries = Vec::new();
+        for guard in self.keyspace.range(start.clone()..) {
+            if entries.len() >= limit {
+                break;
+            }
+            let (key, bytes) = guard
+                .into_inner()
+                .map_err(StorageError::fjall("scan table"))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if after_id.is_some() && key.as_ref() == start.as_slice() {
+                continue;
+            }
+            let Some((id, _)) = read_text(&key, prefix.len()) else {
+                return Err(StorageError::corrupt(
+                    format!("{} key", self.name),
+                    "is not a (tenant, id) pair",
+                ));
+            };
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|error| self.corrupt(tenant, &id, error))?;
+            entries.push((id, value));
+        }
+        Ok(entries)
+    }
+
     /// Deletes the entry under `(tenant, id)`; returns whether it existed.
     pub fn remove(&self, tenant: &str, id: &str) -> Result<bool, StorageError> {
         let key = checked_key(tenant, id)?;

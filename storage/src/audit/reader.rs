@@ -4,11 +4,35 @@
 use super::batch::subject_key_key;
 use super::crypto::{open, subject_ref, KEY_ID_BYTES};
 use super::entry::{AuditRecord, PersonalView, SubjectId};
-use super::index::record_key_suffix;
+use super::index::{actor_index_key, record_key_suffix, tenant_index_key};
 use super::record::{decode_checked, DecodedRecord};
 use crate::error::StorageError;
 use crate::keys::{check_tenant, parse_record_key, record_key, tenant_prefix};
 use crate::store::Store;
+use std::ops::Bound;
+
+/// Position of a record in the time-ordered audit indexes: pass the cursor of the last record
+/// of one page to read the next page after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    /// Decision time, Unix milliseconds.
+    pub time_ms: u64,
+    /// The record's chain.
+    pub shard: u32,
+    /// The record's position in its chain.
+    pub seq: u64,
+}
+
+impl AuditCursor {
+    /// Returns the cursor of `record`.
+    pub fn of(record: &AuditRecord) -> AuditCursor {
+        AuditCursor {
+            time_ms: u64::try_from(record.decision.time_ms).unwrap_or(0),
+            shard: record.shard,
+            seq: record.seq,
+        }
+    }
+}
 
 impl Store {
     /// Reads the record of a decision; None when no record has that decision id.
@@ -91,6 +115,91 @@ impl Store {
         let subject_ref = subject_ref(&self.inner.index_key, subject);
         let index = self.inner.keyspaces.audit_by_actor.prefix(subject_ref);
         self.collect_indexed(index, limit)
+    }
+
+    /// Reads up to `limit` records of `tenant` with `from_ms <= time_ms < to_ms` that come
+    /// after `after` in time order (from the start of the range when None), oldest first.
+    pub fn audit_by_tenant_after(
+        &self,
+        tenant: &str,
+        after: Option<AuditCursor>,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        check_tenant(tenant)?;
+        let prefix = tenant_prefix(tenant);
+        let mut from = prefix.clone();
+        from.extend_from_slice(&from_ms.to_be_bytes());
+        let lower = match after {
+            Some(cursor) if cursor.time_ms >= from_ms => {
+                Bound::Excluded(tenant_index_key(tenant, cursor.time_ms, cursor.shard, cursor.seq))
+            }
+            _ => Bound::Included(from),
+        };
+        let mut end = prefix;
+        end.extend_from_slice(&to_ms.to_be_bytes());
+        let index = self
+            .inner
+            .keyspaces
+            .audit_by_tenant
+            .range::<Vec<u8>, _>((lower, Bound::Excluded(end)));
+        self.collect_indexed(index, limit)
+    }
+
+    /// Reads up to `limit` records of one subject that come after `after` in time order (from
+    /// the first when None), oldest first.
+    pub fn audit_by_subject_after(
+        &self,
+        subject: &SubjectId,
+        after: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let subject_ref = subject_ref(&self.inner.index_key, subject);
+        let lower = match after {
+            Some(cursor) => Bound::Excluded(actor_index_key(
+                &subject_ref,
+                cursor.time_ms,
+                cursor.shard,
+                cursor.seq,
+            )),
+            None => Bound::Included(subject_ref.to_vec()),
+        };
+        let mut keys = Vec::new();
+        for guard in self
+            .inner
+            .keyspaces
+            .audit_by_actor
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+        {
+            if keys.len() >= limit {
+                break;
+            }
+            let key = guard
+                .key()
+                .map_err(StorageError::fjall("scan audit index"))?;
+            if !key.starts_with(&subject_ref) {
+                break;
+            }
+            keys.push(key);
+        }
+
+        let mut records = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some((shard, seq)) = record_key_suffix(&key) else {
+                return Err(StorageError::corrupt("audit index key", "is too short"));
+            };
+            match self.audit_record_at(shard, seq)? {
+                Some(record) => records.push(record),
+                None => {
+                    return Err(StorageError::corrupt(
+                        format!("audit record shard {shard} seq {seq}"),
+                        "is indexed but missing",
+                    ))
+                }
+            }
+        }
+        Ok(records)
     }
 
     fn collect_indexed(
