@@ -156,9 +156,11 @@ impl Node {
             expires_at_ms: now_ms.saturating_add(expires_in_ms.max(1)),
         })
         .map_err(|error| anyhow!("escrow is invalid: {error}"))?;
+        // Not fsynced here: the decision's audit record, appended right after, is fsynced
+        // before the response leaves, and fjall keeps one journal for every keyspace.
         self.store
             .escrows()
-            .put(&escrow.tenant, &escrow.escrow_id, &escrow)
+            .put_unsynced(&escrow.tenant, &escrow.escrow_id, &escrow)
             .context("storing the escrow")?;
         self.workflow.escrow_stored(&escrow);
 

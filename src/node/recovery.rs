@@ -202,9 +202,10 @@ impl StoreRecovery {
         Ok(state)
     }
 
-    /// Writes one change to its table. The write is not fsynced here: for an ALLOW it is
-    /// made durable by the audit batch fsync that precedes the response, since fjall keeps one
-    /// journal for every keyspace.
+    /// Writes one change to its table. Spends and idempotency entries are not fsynced here,
+    /// because this runs on the shard's thread: for an ALLOW they are made durable by the audit
+    /// batch fsync that precedes the response, since fjall keeps one journal for every
+    /// keyspace.
     fn persist(&self, change: StateChange) -> Result<(), String> {
         match change {
             StateChange::BudgetSpent(spend) => {
@@ -217,7 +218,7 @@ impl StoreRecovery {
                 };
                 self.store
                     .budgets()
-                    .put(&spend.tenant, &id, &stored)
+                    .put_unsynced(&spend.tenant, &id, &stored)
                     .map_err(|error| error.to_string())
             }
             StateChange::BudgetDefined(budget) => self
@@ -244,9 +245,12 @@ impl StoreRecovery {
                     response: entry.response,
                     decided_at_ms: entry.decided_at_ms,
                 };
+                // NOTE: a non-ALLOW decision completes after its audit fsync, so its entry is
+                // durable only with the next group commit; a crash in between loses the entry
+                // and a retry with the same key is decided again instead of answered from it.
                 self.store
                     .idempotency()
-                    .put(&entry.tenant, &id, &stored)
+                    .put_unsynced(&entry.tenant, &id, &stored)
                     .map_err(|error| error.to_string())
             }
             StateChange::NonceConsumed(_)

@@ -57,6 +57,25 @@ impl Table {
         self.write(key, bytes)
     }
 
+    /// Writes `value` under `(tenant, id)` without waiting for an fsync. fjall keeps one
+    /// journal for every keyspace, so the write becomes durable with the next synced write of
+    /// the store, at the latest the next audit group commit. For state that an audit record
+    /// made durable right after it covers (budget spends, idempotency entries), not for state
+    /// that must survive on its own.
+    pub fn put_unsynced<T: Serialize>(
+        &self,
+        tenant: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let key = checked_key(tenant, id)?;
+        let bytes = self.encode(value)?;
+
+        let mut batch = self.db.batch().durability(None);
+        batch.insert(&self.keyspace, key, bytes);
+        batch.commit().map_err(StorageError::fjall("write table"))
+    }
+
     /// Writes `value` under `(tenant, id)` only if nothing is stored there yet.
     pub fn insert_new<T: Serialize>(
         &self,
