@@ -7,6 +7,7 @@ mod serve;
 mod keygen;
 mod loadtest;
 mod policy;
+mod replay_check;
 mod sign;
 mod verify;
 pub mod ops;
@@ -67,6 +68,8 @@ pub enum Command {
     Sources(ops::SourcesArgs),
     /// Policy files offline: check (diagnostics and publish checks), eval (with Z3).
     Policy(policy::PolicyArgs),
+    /// Replays a running server's recent decisions and exits 1 when they drift.
+    ReplayCheck(replay_check::ReplayCheckArgs),
 }
 
 /// Installs the tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
@@ -99,5 +102,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settings(args) => ops::run_settings(args),
         Command::Sources(args) => ops::run_sources(args),
         Command::Policy(args) => policy::run(args),
+        Command::ReplayCheck(args) => replay_check::run(args),
     }
 }

@@ -18,6 +18,8 @@ pub mod roles;
 pub mod settings;
 pub mod sources;
 pub mod audit;
+pub mod compliance;
+pub mod gdpr;
 pub mod policies;
 pub mod workflow;
 
@@ -138,6 +140,10 @@ pub fn register_routes(sink: &mut impl RouteSink) {
     sink.add(Method::GET, "/v1/audit", audit::list);
     sink.add(Method::GET, "/v1/audit/{decision_id}", audit::get);
     sink.add(Method::POST, "/v1/audit/{decision_id}/replay", audit::replay);
+
+    sink.add(Method::GET, "/v1/compliance/export", compliance::export);
+    sink.add(Method::GET, "/v1/gdpr/export", gdpr::export);
+    sink.add(Method::POST, "/v1/gdpr/erasure", gdpr::erasure);
 }
 
 /// Returns every registered route.
