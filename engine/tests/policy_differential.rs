@@ -8,7 +8,9 @@
 
 use axiom_engine::model::Intent;
 use axiom_engine::policy::prove::axiom_by_intervals;
-use axiom_engine::policy::{compile, evaluate, AxiomOutcome, Evaluator, Facts, Principal, SourceReading};
+use axiom_engine::policy::{
+    compile, evaluate, evaluate_by_intervals, AxiomOutcome, Evaluator, Facts, Principal, SourceReading,
+};
 use axiom_engine::smt::{InProcessSolver, ProcessSolver, SmtStats};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -151,6 +153,10 @@ proptest! {
         for _ in 0..3 {
             let facts = facts(&mut rng);
             let by_z3 = evaluate(&policy, &facts, Evaluator { solver: Some(&mut solver), fast_path: false }).unwrap();
+            if let Some(inline) = evaluate_by_intervals(&policy, &facts) {
+                let pooled = evaluate(&policy, &facts, Evaluator { solver: Some(&mut solver), fast_path: true }).unwrap();
+                prop_assert_eq!(&inline, &pooled, "inline interval evaluation differs from the pooled one\npolicy:\n{}", source);
+            }
             for (axiom, z3_result) in policy.axioms.iter().zip(&by_z3.axioms) {
                 prop_assert!(z3_result.outcome != AxiomOutcome::Timeout, "z3 timed out on\n{}", source);
                 match axiom_by_intervals(axiom, &facts) {

@@ -29,5 +29,5 @@ pub use outcome::{
     AbacDecision, AxiomOutcome, AxiomResult, ConditionResult, ConditionValue, DecidedBy,
     PolicyEvaluation, ProvedBy,
 };
-pub use prove::{evaluate, Evaluator};
+pub use prove::{evaluate, evaluate_by_intervals, Evaluator};
 pub use publish::check_publishable;

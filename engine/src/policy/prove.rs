@@ -199,6 +199,95 @@ impl Evaluator<'_> {
     }
 }
 
+/// Evaluates `policy` with the exact interval evaluator alone, on the caller's thread, and
+/// returns None as soon as any condition or axiom would need a solver query.
+///
+/// When it returns an evaluation, that evaluation equals the one the pooled Z3 evaluation
+/// gives, because the pool runs the same interval step first and stops there for every part
+/// the intervals settle (the differential tests check that this step never disagrees with Z3).
+/// The request path uses it to skip the hop to a solver thread for clear cases.
+pub fn evaluate_by_intervals(policy: &CompiledPolicy, facts: &Facts) -> Option<PolicyEvaluation> {
+    let truth = |condition: &Condition| -> Option<ConditionValue> {
+        match interval::truth(&condition.expr, facts) {
+            Err(error) => Some(ConditionValue::Error {
+                detail: error.to_string(),
+            }),
+            Ok(Truth::True) => Some(ConditionValue::True),
+            Ok(Truth::False) => Some(ConditionValue::False),
+            Ok(Truth::Unknown) => None,
+        }
+    };
+
+    let mut escrow_conditions = Vec::with_capacity(policy.escrow_conditions.len());
+    for condition in &policy.escrow_conditions {
+        escrow_conditions.push(ConditionResult {
+            span: condition.span,
+            value: truth(condition)?,
+        });
+    }
+    let escrow_matched = escrow_conditions
+        .iter()
+        .any(|result| result.value != ConditionValue::False);
+
+    let mut invariant_failures = Vec::new();
+    for condition in &policy.invariants {
+        let value = truth(condition)?;
+        if value != ConditionValue::True {
+            invariant_failures.push(ConditionResult {
+                span: condition.span,
+                value,
+            });
+        }
+    }
+
+    let mut abac = AbacDecision::Allowed;
+    let mut any_allow_rule = false;
+    let mut allow_matched = false;
+    for rule in &policy.abac {
+        let value = truth(&rule.condition)?;
+        match rule.effect {
+            AbacEffect::Deny => {
+                if value != ConditionValue::False && abac == AbacDecision::Allowed {
+                    abac = AbacDecision::Denied {
+                        rule: Some(rule.condition.span),
+                        detail: format!("deny rule evaluated to {value:?}"),
+                    };
+                }
+            }
+            AbacEffect::Allow => {
+                any_allow_rule = true;
+                allow_matched |= value == ConditionValue::True;
+            }
+        }
+    }
+    if abac == AbacDecision::Allowed && any_allow_rule && !allow_matched {
+        abac = AbacDecision::Denied {
+            rule: None,
+            detail: "no allow rule matches for every value".into(),
+        };
+    }
+
+    let mut axioms = Vec::with_capacity(policy.axioms.len());
+    for axiom in &policy.axioms {
+        axioms.push(AxiomResult {
+            name: axiom.name.clone(),
+            outcome: axiom_by_intervals(axiom, facts)?,
+            else_shield: axiom.else_shield.clone(),
+            decided_by: DecidedBy::Interval,
+        });
+    }
+
+    Some(PolicyEvaluation {
+        policy_set_id: policy.policy_set_id(),
+        escrow_matched,
+        escrow_conditions,
+        invariant_failures,
+        abac,
+        axioms,
+        proved_by: ProvedBy::Z3,
+    })
+}
+
 /// Decides an axiom on intervals alone; None when the intervals do not settle it.
 pub fn axiom_by_intervals(axiom: &Axiom, facts: &Facts) -> Option<AxiomOutcome> {
     if let Some(when) = &axiom.when {

@@ -205,6 +205,12 @@ impl SolverPool {
         let Some(workers) = &self.workers else {
             return policy::evaluate(&policy, &facts, Evaluator { solver: None, fast_path: true });
         };
+        // Clear cases are settled by the exact interval step on the caller's thread, which
+        // saves the round trip to a solver thread; the result equals the pooled one.
+        if let Some(evaluation) = policy::evaluate_by_intervals(&policy, &facts) {
+            self.stats.settled_inline.fetch_add(1, Ordering::Relaxed);
+            return Ok(evaluation);
+        }
 
         let admission = self.admit()?;
         let timeout_ms = self.config.timeout_ms;

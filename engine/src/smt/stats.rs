@@ -15,4 +15,6 @@ pub struct SmtStats {
     pub restarts: AtomicU64,
     /// Evaluations answered, successfully or not.
     pub evaluations: AtomicU64,
+    /// Evaluations the interval step settled on the caller's thread, without a solver thread.
+    pub settled_inline: AtomicU64,
 }
