@@ -3,8 +3,9 @@
 //! It lists the tenant's most recent decisions (`GET /v1/audit?limit=N`), replays each with
 //! the policy version it recorded (`POST /v1/audit/{id}/replay`), prints one row per decision
 //! and a summary, and exits 1 when more decisions drifted than `--allow-drift` permits or any
-//! replay failed. Decisions the server cannot replay by design (rejected before policy
-//! evaluation, or of an erased subject: both answer 409) are counted as skipped.
+//! single replay failed, and 2 when the check cannot run at all (bad flags, no listing).
+//! Decisions the server cannot replay by design (rejected before policy evaluation, or of an
+//! erased subject: both answer 409) are counted as skipped.
 
 use crate::cli::ops::ServerArgs;
 use crate::cli::token::{mint, TokenArgs};
