@@ -1,7 +1,7 @@
 # Entry points for people and CI. `make demo` runs the main job, `make test` the whole test suite.
 CARGO ?= cargo
 
-.PHONY: deps demo test bench vuln sbom smoke
+.PHONY: deps demo test bench vuln sbom smoke replay-check
 
 deps:
 	bash scripts/install-deps.sh
@@ -26,3 +26,8 @@ sbom:
 # Smoke check of a running node at AXIOM_SERVER (default http://127.0.0.1:8080).
 smoke:
 	bash deploy/scripts/smoke.sh
+
+# Replays recent decisions of a running node at AXIOM_SERVER; needs AXIOM_TOKEN (complianceofficer
+# or securityadmin) or AXIOM_JWT_HS256_SECRET with TENANT. Fails when any decision drifts.
+replay-check:
+	$(CARGO) run --release --bin axiom -- replay-check $(if $(TENANT),--tenant $(TENANT)) --sample $(or $(SAMPLE),100)
