@@ -38,7 +38,7 @@ async fn replay_twice(test_node: &TestNode, actor: &str) {
     assert_eq!(second.reason_code, ReasonCode::ReplayDetected, "{second:?}");
 }
 
-/// Every place of the store that holds `needle`, as `store/tenant/id` labels. Reads every
+/// Lists every place of the store that contains `needle`, as `store/tenant/id` labels. Reads every
 /// table with `list_all`, the settings history and the whole compliance log.
 fn places_holding(store: &Store, needle: &str) -> Vec<String> {
     let mut places = Vec::new();
@@ -145,7 +145,7 @@ async fn erasure_pseudonymizes_and_restricts() {
     assert_eq!(report["retained_keys"], json!([test_node.kid]), "{report}");
     assert_eq!(report["processing_restricted"], true);
 
-    // No store holds the subject's id any more, apart from the key record it reports.
+    // No store contains the subject's id any more, apart from the key record it reports.
     let after = places_holding(&node.store, ACTOR);
     assert_eq!(after, vec![format!("keys/{TENANT}/{}", test_node.kid)], "places still naming the subject");
     let escrows: Vec<(String, String, Value)> = node.store.escrows().list_all(SCAN_ROWS).expect("escrows");

@@ -67,7 +67,7 @@ async fn replay_check_fails_without_access() {
     let dir = TestDir::new();
     let server = ServerProcess::start(&dir, &[]);
 
-    // An operator holds no audit role: the listing is refused, so the check cannot run (2).
+    // An operator has no audit role: the listing is refused, so the check cannot run (2).
     let output = replay_check(&server, &["--token", &demo_token(&["operator"])]);
     assert_eq!(output.status.code(), Some(2), "stdout:\n{}", text(&output.stdout));
     assert!(text(&output.stderr).contains("403"), "{}", text(&output.stderr));
@@ -81,7 +81,7 @@ async fn replay_check_fails_without_access() {
     assert!(text(&output.stderr).contains("--tenant"), "{}", text(&output.stderr));
 }
 
-/// A token of the demo tenant with `roles`.
+/// Mints a token of the demo tenant with `roles`.
 fn demo_token(roles: &[&str]) -> String {
     let now = now_s();
     let claims = axiom::http::auth::Claims {

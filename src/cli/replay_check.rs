@@ -150,7 +150,7 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
-/// Replays one decision and classifies the answer.
+/// Replays one decision and classifies the response.
 fn replay_one(server: &str, token: &str, decision_id: &str, tenant_query: &str) -> Outcome {
     if decision_id.is_empty() {
         return Outcome::Failed("the listed record has no decision id".to_owned());

@@ -62,7 +62,7 @@ struct Counts {
     incident: u64,
 }
 
-/// Which part of the export comes next, with its paging cursor.
+/// Export step that comes next, with its paging cursor.
 #[derive(Debug, Clone)]
 enum Phase {
     Audit(Option<AuditCursor>),

@@ -5,10 +5,10 @@
 //! (complianceofficer) in the subject's tenant, and both are recorded in `compliance_events`
 //! under the subject's pseudonym.
 //!
-//! Erasure destroys the subject's audit encryption key (the audit records stay, so every
-//! chain still verifies, but their personal data no longer decrypts), replaces the subject's
-//! id with its pseudonym in the mutable stores, keeps or sets a processing restriction under
-//! the pseudonym, and records the legal basis for keeping the audit records. Agent key
+//! Erasure destroys the subject's audit encryption key. The audit records stay, so every
+//! chain still verifies, but their personal data no longer decrypts. It then replaces the
+//! subject's id with its pseudonym in the mutable stores, keeps or sets a processing
+//! restriction under the pseudonym, and records the legal basis for keeping the audit records. Agent key
 //! records are reported, not rewritten: see [`ErasureReport::retained_keys`].
 
 use crate::http::auth::Principal;
@@ -30,7 +30,7 @@ mod pseudonymize;
 
 pub use pseudonymize::{mentions, mentions_text, pseudonymize_text, pseudonymize_value};
 
-/// Why the audit records of an erased subject are kept, recorded with every erasure.
+/// Legal basis for keeping the audit records of an erased subject, recorded with every erasure.
 pub const AUDIT_RETENTION_LEGAL_BASIS: &str = "Audit records are kept under GDPR Art. 17(3)(b) \
 and (e): the decision log is kept to meet the operator's legal obligations and to establish or \
 defend legal claims, and deleting a record would break the hash chain that proves the log \
@@ -62,8 +62,8 @@ pub struct ExportQuery {
 pub struct ErasureRequest {
     /// The subject's id in the tenant.
     pub subject_id: String,
-    /// Also restrict further processing of the subject (new decisions answer
-    /// `SUBJECT_RESTRICTED`).
+    /// Also restrict further processing of the subject, so new decisions return
+    /// `SUBJECT_RESTRICTED`.
     #[serde(default)]
     pub restrict_processing: bool,
     /// Tenant of the subject; defaults to the token's (required for platform-wide tokens).
@@ -71,7 +71,7 @@ pub struct ErasureRequest {
     pub tenant: Option<String>,
 }
 
-/// Everything the node holds about one subject.
+/// Subject access export: every stored item that names one subject.
 #[derive(Debug, Default, Serialize)]
 pub struct SubjectExport {
     /// Tenant of the subject.
@@ -106,7 +106,7 @@ pub struct SubjectExport {
     pub truncated: Vec<&'static str>,
 }
 
-/// What an erasure did.
+/// Result of an erasure.
 #[derive(Debug, Serialize)]
 pub struct ErasureReport {
     /// Tenant of the subject.
@@ -120,11 +120,11 @@ pub struct ErasureReport {
     /// True when a processing restriction now covers the pseudonym.
     pub processing_restricted: bool,
     /// Agent keys whose `allowed_actors` still name the subject. They are not rewritten,
-    /// because a key's actor list is access control that the key's owner changes with
-    /// `PATCH /v1/keys/{kid}` (securityadmin); rewriting it would silently lock the actor out
-    /// and the in-memory key registry cannot change a key in place.
+    /// because a key's actor list is access control that a securityadmin changes with
+    /// `PATCH /v1/keys/{kid}`. Rewriting it would silently lock the actor out, and the
+    /// in-memory key registry cannot change a key in place.
     pub retained_keys: Vec<String>,
-    /// Why the audit records themselves are kept.
+    /// Legal basis for keeping the audit records themselves.
     pub legal_basis: &'static str,
     /// Id of the `compliance_events` entry recording the erasure.
     pub compliance_event_id: u64,
