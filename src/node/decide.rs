@@ -700,7 +700,10 @@ impl Node {
             },
         };
 
-        match self.audit_log.append(entry).await {
+        let append_started = Instant::now();
+        let appended = self.audit_log.append(entry).await;
+        self.metrics.observe_audit_append(append_started.elapsed());
+        match appended {
             Ok(_) => response,
             Err(error) => {
                 tracing::error!(decision_id = %response.decision_id, %error, "audit append failed; the node stops deciding");

@@ -34,6 +34,13 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5,
 ];
 
+/// Upper bounds of the audit append latency histogram, in seconds. Finer than the request
+/// buckets between 50 µs and 5 ms, where a group commit with its fsync lands.
+pub const AUDIT_APPEND_BUCKETS_SECONDS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
 /// A source of the current time, so tests can drive the sliding window without sleeping.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Returns the current time, Unix milliseconds.
@@ -193,6 +200,10 @@ pub struct Metrics {
     rate_limited: AtomicU64,
     auth_rejections: [AtomicU64; AuthRejection::ALL.len()],
     sources: OnceLock<Arc<SourceStore>>,
+    /// Counts per bucket of [`AUDIT_APPEND_BUCKETS_SECONDS`], then +Inf; not cumulative.
+    audit_append_buckets: [AtomicU64; AUDIT_APPEND_BUCKETS_SECONDS.len() + 1],
+    audit_append_count: AtomicU64,
+    audit_append_sum_us: AtomicU64,
     solver_stats: OnceLock<SolverStatsReader>,
     escrow_backlog: OnceLock<EscrowBacklogReader>,
 }
@@ -243,6 +254,9 @@ impl Metrics {
             rate_limited: AtomicU64::new(0),
             auth_rejections: std::array::from_fn(|_| AtomicU64::new(0)),
             sources: OnceLock::new(),
+            audit_append_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            audit_append_count: AtomicU64::new(0),
+            audit_append_sum_us: AtomicU64::new(0),
             solver_stats: OnceLock::new(),
             escrow_backlog: OnceLock::new(),
         }
@@ -278,6 +292,23 @@ impl Metrics {
     pub fn observe_request(&self, endpoint: &str, elapsed: Duration) {
         let now_ms = self.clock.now_ms();
         self.endpoint_stats(endpoint).observe(now_ms, elapsed);
+    }
+
+    /// Records how long one decision waited for its audit record to become durable (the
+    /// append, including the group commit's fsync), successful or not.
+    pub fn observe_audit_append(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = AUDIT_APPEND_BUCKETS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(AUDIT_APPEND_BUCKETS_SECONDS.len());
+        if let Some(counter) = self.audit_append_buckets.get(bucket) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.audit_append_count.fetch_add(1, Ordering::Relaxed);
+        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.audit_append_sum_us
+            .fetch_add(elapsed_us, Ordering::Relaxed);
     }
 
     /// Counts one request rejected before its signature was verified (malformed, unknown key,
@@ -371,6 +402,7 @@ impl Metrics {
         let mut writer = TextWriter::default();
 
         self.render_latency(&mut writer, now_ms);
+        self.render_audit_append(&mut writer);
         self.render_decisions(&mut writer);
         self.render_security(&mut writer);
         self.render_solver(&mut writer);
@@ -457,6 +489,37 @@ impl Metrics {
                 writer.sample(name, &[("endpoint", endpoint)], value(summary));
             }
         }
+    }
+
+    fn render_audit_append(&self, writer: &mut TextWriter) {
+        let name = "axiom_audit_append_seconds";
+        writer.family(
+            name,
+            "Time a decision waited for its audit record to become durable, in seconds.",
+            MetricType::Histogram,
+        );
+        let mut cumulative = 0u64;
+        for (bound, counter) in AUDIT_APPEND_BUCKETS_SECONDS
+            .iter()
+            .zip(self.audit_append_buckets.iter())
+        {
+            cumulative += counter.load(Ordering::Relaxed);
+            let bound = bound.to_string();
+            writer.sample(
+                "axiom_audit_append_seconds_bucket",
+                &[("le", &bound)],
+                cumulative as f64,
+            );
+        }
+        let count = self.audit_append_count.load(Ordering::Relaxed);
+        writer.sample(
+            "axiom_audit_append_seconds_bucket",
+            &[("le", "+Inf")],
+            count as f64,
+        );
+        let sum_seconds = self.audit_append_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        writer.sample("axiom_audit_append_seconds_sum", &[], sum_seconds);
+        writer.sample("axiom_audit_append_seconds_count", &[], count as f64);
     }
 
     fn render_decisions(&self, writer: &mut TextWriter) {

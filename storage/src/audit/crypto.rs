@@ -14,11 +14,16 @@ pub const KEY_ID_BYTES: usize = 16;
 /// Computes HMAC-SHA256 of the subject id under the store's index key. The tenant and actor
 /// id are length-prefixed so that no two subjects hash the same input.
 pub fn subject_ref(index_key: &[u8; 32], subject: &SubjectId) -> [u8; 32] {
-    let mut input = Vec::with_capacity(16 + subject.tenant.len() + subject.actor_id.len());
-    input.extend_from_slice(&(subject.tenant.len() as u64).to_be_bytes());
-    input.extend_from_slice(subject.tenant.as_bytes());
-    input.extend_from_slice(&(subject.actor_id.len() as u64).to_be_bytes());
-    input.extend_from_slice(subject.actor_id.as_bytes());
+    subject_ref_of(index_key, &subject.tenant, &subject.actor_id)
+}
+
+/// [`subject_ref`] of the subject `(tenant, actor_id)`.
+pub fn subject_ref_of(index_key: &[u8; 32], tenant: &str, actor_id: &str) -> [u8; 32] {
+    let mut input = Vec::with_capacity(16 + tenant.len() + actor_id.len());
+    input.extend_from_slice(&(tenant.len() as u64).to_be_bytes());
+    input.extend_from_slice(tenant.as_bytes());
+    input.extend_from_slice(&(actor_id.len() as u64).to_be_bytes());
+    input.extend_from_slice(actor_id.as_bytes());
 
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(index_key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
@@ -35,21 +40,21 @@ pub fn new_subject_key() -> ([u8; KEY_ID_BYTES], [u8; 32]) {
     (id, key)
 }
 
-/// Encrypts personal data; the decision id is bound as associated data so a ciphertext cannot
-/// be moved to another record. Returns the random nonce and the ciphertext, or None when
-/// encoding or encryption fails.
-pub fn seal(
-    key: &[u8; 32],
-    decision_id: &str,
-    personal: &PersonalData,
-) -> Option<([u8; 12], Vec<u8>)> {
-    let plaintext = serde_json::to_vec(personal).ok()?;
+/// Encrypts the JSON of the personal data; the decision id is bound as associated data so a
+/// ciphertext cannot be moved to another record. Returns the random nonce and the ciphertext,
+/// or None when encryption fails.
+///
+/// The nonce comes from the thread's ChaCha-based CSPRNG (`rand::thread_rng`, seeded and
+/// periodically reseeded from the OS), which avoids a system call per record. Random 96-bit
+/// nonces stay unique with overwhelming probability for far more records than one subject key
+/// encrypts.
+pub fn seal(key: &[u8; 32], decision_id: &str, plaintext: &[u8]) -> Option<([u8; 12], Vec<u8>)> {
     let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    rand::thread_rng().fill_bytes(&mut nonce);
 
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
     let payload = Payload {
-        msg: &plaintext,
+        msg: plaintext,
         aad: decision_id.as_bytes(),
     };
     let ciphertext = cipher.encrypt(Nonce::from_slice(&nonce), payload).ok()?;
@@ -91,7 +96,8 @@ mod tests {
     fn sealed_data_opens_only_with_its_key_and_decision() {
         let (_, key) = new_subject_key();
         let (_, other_key) = new_subject_key();
-        let (nonce, ciphertext) = seal(&key, "d-1", &personal()).unwrap();
+        let plaintext = serde_json::to_vec(&personal()).unwrap();
+        let (nonce, ciphertext) = seal(&key, "d-1", &plaintext).unwrap();
 
         assert_eq!(open(&key, "d-1", &nonce, &ciphertext), Some(personal()));
         assert_eq!(open(&other_key, "d-1", &nonce, &ciphertext), None);

@@ -2,10 +2,12 @@
 //! checkpoints, per-subject encryption of personal data, recovery and offline verification.
 
 mod batch;
+mod cache;
 pub mod chain;
 mod crypto;
 pub mod entry;
 mod index;
+mod prepared;
 pub mod reader;
 pub mod record;
 pub mod recovery;

@@ -8,13 +8,14 @@
 //!    chain head. Dropping the last clone without `shutdown` stops the thread after the queued
 //!    records, without the final checkpoints, as a crash would.
 
-use super::batch::{BatchWriter, Pending};
+use super::batch::{BatchWriter, Pending, StagedBatch};
 use super::entry::{AuditEntry, AuditReceipt, SubjectId};
+use super::prepared::{prepare, PreparedEntry};
 use crate::error::StorageError;
 use crate::store::Store;
 use ed25519_dalek::SigningKey;
 use parking_lot::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,9 +26,9 @@ pub(crate) type ReplySender = oneshot::Sender<Result<AuditReceipt, StorageError>
 
 /// A request to the writer thread, handled in queue order.
 pub(crate) enum Command {
-    /// Append one record.
+    /// Append one record, checked and encoded by its caller.
     Append {
-        entry: Box<AuditEntry>,
+        entry: Box<PreparedEntry>,
         reply: ReplySender,
     },
     /// Destroy a subject's keys; ordered with the appends before it.
@@ -46,16 +47,26 @@ pub(crate) enum Command {
 }
 
 struct Shared {
-    sender: Mutex<Option<mpsc::Sender<Command>>>,
+    /// Taken on shutdown, so that no handle keeps the store open after it.
+    link: Mutex<Option<Link>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     queue_capacity: usize,
+    /// How many records the writer thread has committed since it started.
+    committed: Arc<AtomicU64>,
+}
+
+/// What a caller needs to prepare an entry and queue it.
+#[derive(Clone)]
+struct Link {
+    sender: mpsc::Sender<Command>,
+    store: Store,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         // Closing the channel lets the thread finish the queued records and exit; joining it
         // releases its store handle before the caller may reopen the directory.
-        self.sender.lock().take();
+        self.link.lock().take();
         if let Some(thread) = self.thread.lock().take() {
             if thread.join().is_err() {
                 tracing::error!("audit writer thread panicked");
@@ -86,7 +97,8 @@ impl AuditWriter {
         if already {
             return Err(StorageError::WriterAlreadyRunning);
         }
-        let batch_writer = match BatchWriter::new(store.clone(), engine_key) {
+        let committed = Arc::new(AtomicU64::new(0));
+        let batch_writer = match BatchWriter::new(store.clone(), engine_key, committed.clone()) {
             Ok(batch_writer) => batch_writer,
             Err(error) => {
                 store.inner.writer_running.store(false, Ordering::SeqCst);
@@ -108,30 +120,55 @@ impl AuditWriter {
 
         Ok(AuditWriter {
             shared: Arc::new(Shared {
-                sender: Mutex::new(Some(sender)),
+                link: Mutex::new(Some(Link {
+                    sender,
+                    store: store.clone(),
+                })),
                 thread: Mutex::new(Some(thread)),
                 queue_capacity,
+                committed,
             }),
         })
     }
 
-    fn sender(&self) -> Result<mpsc::Sender<Command>, StorageError> {
+    fn link(&self) -> Result<Link, StorageError> {
         self.shared
-            .sender
+            .link
             .lock()
             .clone()
             .ok_or(StorageError::WriterStopped)
     }
 
+    fn sender(&self) -> Result<mpsc::Sender<Command>, StorageError> {
+        Ok(self.link()?.sender)
+    }
+
+    /// Checks and encodes `entry` on the calling thread (field limits, a decision index read
+    /// for a duplicate decision id, JSON encoding, the subject HMAC), so the writer thread is
+    /// left with the chain-ordered work. Returns the queue's sender with the prepared entry;
+    /// the store handle is dropped here so that no waiting caller keeps the store open.
+    fn prepare(
+        &self,
+        entry: AuditEntry,
+    ) -> Result<(mpsc::Sender<Command>, Box<PreparedEntry>), StorageError> {
+        let Link { sender, store } = self.link()?;
+        let decision_id = entry.decision.decision_id.clone();
+        match prepare(entry, &store, &self.shared.committed) {
+            Ok(prepared) => Ok((sender, Box::new(prepared))),
+            Err(error) => {
+                tracing::warn!(%decision_id, %error, "audit entry rejected");
+                Err(error)
+            }
+        }
+    }
+
     /// Appends a record and returns once it is durable (written and fsynced). Waits while the
     /// queue is full, which applies back-pressure to the caller.
     pub async fn append(&self, entry: AuditEntry) -> Result<AuditReceipt, StorageError> {
+        let (sender, entry) = self.prepare(entry)?;
         let (reply, receiver) = oneshot::channel();
-        let command = Command::Append {
-            entry: Box::new(entry),
-            reply,
-        };
-        self.sender()?
+        let command = Command::Append { entry, reply };
+        sender
             .send(command)
             .await
             .map_err(|_| StorageError::WriterStopped)?;
@@ -140,17 +177,16 @@ impl AuditWriter {
 
     /// Appends a record if the queue has room, else fails at once with `QueueFull`, for callers
     /// that prefer to shed load. The returned future completes once the record is durable.
+    /// An invalid or duplicate entry fails at once too.
     pub fn try_append(
         &self,
         entry: AuditEntry,
     ) -> Result<impl std::future::Future<Output = Result<AuditReceipt, StorageError>>, StorageError>
     {
+        let (sender, entry) = self.prepare(entry)?;
         let (reply, receiver) = oneshot::channel();
-        let command = Command::Append {
-            entry: Box::new(entry),
-            reply,
-        };
-        self.sender()?
+        let command = Command::Append { entry, reply };
+        sender
             .try_send(command)
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => StorageError::QueueFull {
@@ -166,12 +202,10 @@ impl AuditWriter {
     /// stall every task of that thread.
     pub fn append_blocking(&self, entry: AuditEntry) -> Result<AuditReceipt, StorageError> {
         reject_async_context("append_blocking")?;
+        let (sender, entry) = self.prepare(entry)?;
         let (reply, receiver) = oneshot::channel();
-        let command = Command::Append {
-            entry: Box::new(entry),
-            reply,
-        };
-        self.sender()?
+        let command = Command::Append { entry, reply };
+        sender
             .blocking_send(command)
             .map_err(|_| StorageError::WriterStopped)?;
         receiver
@@ -218,9 +252,10 @@ impl AuditWriter {
     /// Blocking: call it from outside an async runtime or through `spawn_blocking`.
     pub fn shutdown(&self) -> Result<usize, StorageError> {
         reject_async_context("shutdown")?;
-        let Some(sender) = self.shared.sender.lock().take() else {
+        let Some(Link { sender, store }) = self.shared.link.lock().take() else {
             return Err(StorageError::WriterStopped);
         };
+        drop(store);
         let (reply, receiver) = oneshot::channel();
         sender
             .blocking_send(Command::Shutdown { reply })
@@ -249,8 +284,10 @@ fn reject_async_context(operation: &'static str) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Runs the writer thread: gathers a batch, commits it, and repeats until the channel closes
-/// or a shutdown arrives.
+/// Runs the writer thread: stages each record as it arrives, commits the batch when it is
+/// full, its wait has passed or a control command arrives, and repeats until the channel
+/// closes or a shutdown arrives. Staging while the batch fills puts the encryption, hashing
+/// and encoding into the wait, so the commit starts soon after the last record arrives.
 fn run(mut writer: BatchWriter, mut receiver: mpsc::Receiver<Command>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -271,15 +308,15 @@ fn run(mut writer: BatchWriter, mut receiver: mpsc::Receiver<Command>) {
             tracing::info!("audit writer stopping: every handle was dropped");
             break;
         };
-        let mut appends: Vec<Pending> = Vec::with_capacity(records_max);
+        let mut staged = writer.open_batch();
         let mut control = None;
         match first {
-            Command::Append { entry, reply } => appends.push(Pending { entry, reply }),
+            Command::Append { entry, reply } => writer.stage(&mut staged, Pending { entry, reply }),
             other => control = Some(other),
         }
 
         let deadline = Instant::now() + wait;
-        while control.is_none() && appends.len() < records_max {
+        while control.is_none() && staged.received() < records_max {
             let next = match receiver.try_recv() {
                 Ok(command) => Some(command),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -297,13 +334,15 @@ fn run(mut writer: BatchWriter, mut receiver: mpsc::Receiver<Command>) {
                 }
             };
             match next {
-                Some(Command::Append { entry, reply }) => appends.push(Pending { entry, reply }),
+                Some(Command::Append { entry, reply }) => {
+                    writer.stage(&mut staged, Pending { entry, reply })
+                }
                 Some(other) => control = Some(other),
                 None => break,
             }
         }
 
-        writer.commit(appends);
+        writer.commit(staged);
 
         match control {
             None => {}
@@ -331,23 +370,38 @@ fn drain_then_checkpoint(
     records_max: usize,
 ) -> Result<usize, StorageError> {
     receiver.close();
-    let mut appends = Vec::new();
+    let mut staged: Option<StagedBatch> = None;
     while let Ok(command) = receiver.try_recv() {
         match command {
-            Command::Append { entry, reply } => appends.push(Pending { entry, reply }),
+            Command::Append { entry, reply } => {
+                let batch = match staged.as_mut() {
+                    Some(batch) => batch,
+                    None => staged.insert(writer.open_batch()),
+                };
+                writer.stage(batch, Pending { entry, reply });
+            }
             Command::Erase { subject, reply } => {
-                writer.commit(std::mem::take(&mut appends));
+                if let Some(batch) = staged.take() {
+                    writer.commit(batch);
+                }
                 let _ = reply.send(writer.erase_subject(&subject));
             }
             Command::Checkpoint { reply } | Command::Shutdown { reply } => {
                 let _ = reply.send(Err(StorageError::WriterStopped));
             }
         }
-        if appends.len() >= records_max {
-            writer.commit(std::mem::take(&mut appends));
+        if staged
+            .as_ref()
+            .is_some_and(|batch| batch.received() >= records_max)
+        {
+            if let Some(batch) = staged.take() {
+                writer.commit(batch);
+            }
         }
     }
-    writer.commit(appends);
+    if let Some(batch) = staged.take() {
+        writer.commit(batch);
+    }
     let checkpoints = writer.checkpoint_all()?;
     tracing::info!(checkpoints, "audit writer stopped cleanly");
     Ok(checkpoints)
