@@ -1,16 +1,18 @@
-//! Shared setup of the end-to-end tests: a real `axiom serve` process on a temporary data
-//! directory, started from the binary cargo built for this package, reached over real QUIC on
-//! 127.0.0.1, stopped with SIGTERM or SIGKILL, and its fjall store read back afterwards.
+//! Shared setup of the end-to-end tests. Each test runs the `axiom serve` binary cargo built
+//! for this package on a temporary data directory and reaches it over real QUIC on 127.0.0.1.
+//! It stops the process with SIGTERM or SIGKILL and reads its fjall store back afterwards.
 
 #![allow(dead_code)]
+
+pub mod mix;
 
 use axiom::http::auth::{mint_hs256, Claims};
 use axiom::node::bootstrap::DEMO_TENANT;
 use axiom::node::build::STORE_DIR;
-use axiom::node::demo::{DemoSession, DEMO_OPERATOR};
+use axiom::node::demo::{demo_intent, DemoSession, DEMO_OPERATOR};
 use axiom::node::serve::{read_server_info, ServerInfo, SERVER_INFO_FILE};
-use axiom_engine::crypto::{intent_hash, verify_receipt, PublicKey};
-use axiom_engine::model::DecisionResponse;
+use axiom_engine::crypto::{intent_hash, verify_receipt, CertificateOptions, PublicKey};
+use axiom_engine::model::{DecisionResponse, ReasonCode, Verdict};
 use axiom_storage::{AuditRecord, Store, StoreConfig, VerifyReport};
 use serde_json::Value;
 use std::fs::OpenOptions;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// HS256 secret of every test server's control plane.
 pub const SECRET: &str = "e2e-test-secret-of-at-least-32-bytes!!";
-/// How long a start may take before the test fails: a first start in the debug profile
+/// How long a start may take before the test fails. A first start in the debug profile
 /// generates the TLS identity and proves the demo policy (about 1.5 s unloaded), and CI
 /// machines run other test binaries at the same time.
 pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,12 +46,12 @@ impl TestDir {
         TestDir { root }
     }
 
-    /// The data directory passed to `--data-dir`.
+    /// Returns the data directory passed to `--data-dir`.
     pub fn data(&self) -> PathBuf {
         self.root.path().join("data")
     }
 
-    /// The file the server's stderr is appended to, outside the data directory.
+    /// Returns the file the server's stderr is appended to, outside the data directory.
     pub fn log(&self) -> PathBuf {
         self.root.path().join("server.log")
     }
@@ -130,7 +132,7 @@ impl ServerProcess {
         self.info.pid
     }
 
-    /// The engine public key from `server.json`, which verifies every receipt.
+    /// Returns the engine public key from `server.json`, which verifies every receipt.
     pub fn engine_public_key(&self) -> PublicKey {
         PublicKey::from_base64url(&self.info.engine_public_key)
             .expect("server.json holds a valid engine public key")
@@ -247,6 +249,64 @@ pub fn assert_receipt_verifies(
     let hash = intent_hash(&envelope["intent"]);
     if let Err(error) = verify_receipt(engine_key, response, Some(&hash)) {
         panic!("{label}: the receipt does not verify with the engine key from server.json: {error}; response {response:?}");
+    }
+}
+
+/// Longest wait for a restarted server to decide a request.
+pub const SHARD_RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Returns true for the response the QUIC endpoint sends when the decision path did not
+/// finish within its 2000 ms request timeout: `OVERLOADED` without a decision id.
+pub fn is_timeout_answer(response: &DecisionResponse) -> bool {
+    response.reason_code == ReasonCode::Overloaded && response.decision_id.is_empty()
+}
+
+/// Sends `envelope` until the server decides it, resending after each timeout response.
+///
+/// NOTE: `axiom serve` writes `server.json` before its shard actors have rebuilt their state
+/// from the audit log, and each shard rereads the whole recent log while it blocks its
+/// arbiter thread. After a restart with many records, a request can wait longer than the
+/// transport's 2000 ms request timeout. The server then asks the client to retry, and this
+/// loop is that retry, so a slow recovery is not mistaken for a wrong verdict.
+pub async fn send_until_decided(session: &DemoSession, envelope: &Value) -> DecisionResponse {
+    let deadline = Instant::now() + SHARD_RECOVERY_TIMEOUT;
+    loop {
+        let response = session.send(envelope).await.expect("sending over QUIC");
+        if !is_timeout_answer(&response) {
+            return response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not decide within {} s of its start: {response:?}",
+            SHARD_RECOVERY_TIMEOUT.as_secs()
+        );
+    }
+}
+
+/// Sends fresh read requests until the server decides one, and returns that envelope and the
+/// ALLOW it must get. Each attempt signs a new certificate, because a request that timed out
+/// may still have been decided and its nonce consumed.
+pub async fn wait_until_deciding(session: &DemoSession) -> (Value, DecisionResponse) {
+    let deadline = Instant::now() + SHARD_RECOVERY_TIMEOUT;
+    loop {
+        let intent = demo_intent("get_invoice", serde_json::json!({}), &[], 60);
+        let envelope = session
+            .sign(&intent, &CertificateOptions::default())
+            .expect("signing a probe");
+        let response = session.send(&envelope).await.expect("sending a probe over QUIC");
+        if !is_timeout_answer(&response) {
+            assert_eq!(
+                (response.verdict, response.reason_code),
+                (Verdict::Allow, ReasonCode::Ok),
+                "a read request after the start must be allowed: {response:?}"
+            );
+            return (envelope, response);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not decide within {} s of its start: {response:?}",
+            SHARD_RECOVERY_TIMEOUT.as_secs()
+        );
     }
 }
 
