@@ -5,7 +5,7 @@
 //! same names (`RATE_LIMIT_PER_MINUTE`, `MAX_DEFER_TOTAL_MS`, `DEGRADED_NO_ALLOW`, …).
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Default requests per minute per actor; a tenant's limit is `TENANT_RATE_MULTIPLIER` times it.
 pub const RATE_LIMIT_PER_MINUTE_DEFAULT: u64 = 6_000;
@@ -35,6 +35,10 @@ pub struct RuntimeSettings {
     /// Multiplier in thousandths applied to every `escrow when` amount threshold and shield
     /// limit (1000 = as written in the policy); raised temporarily to drain an escrow backlog.
     pub threshold_scale_milli: AtomicU64,
+    /// Certificates issued before this Unix time in milliseconds are rejected as expired.
+    /// Setting the acceptance TTL to 0 moves it to the current time, so certificates active
+    /// at that moment stay invalid after the TTL is raised again.
+    pub certificates_issued_after_ms: AtomicI64,
 }
 
 /// A plain copy of the settings, for the API and the audit record of a change.
@@ -52,6 +56,9 @@ pub struct SettingsSnapshot {
     pub degraded_no_allow: bool,
     /// See [`RuntimeSettings::threshold_scale_milli`].
     pub threshold_scale_milli: u64,
+    /// See [`RuntimeSettings::certificates_issued_after_ms`]; 0 when no cutoff was set.
+    #[serde(default)]
+    pub certificates_issued_after_ms: i64,
 }
 
 impl Default for SettingsSnapshot {
@@ -63,6 +70,7 @@ impl Default for SettingsSnapshot {
             clock_skew_ms: CLOCK_SKEW_MS_DEFAULT,
             degraded_no_allow: false,
             threshold_scale_milli: 1_000,
+            certificates_issued_after_ms: 0,
         }
     }
 }
@@ -77,6 +85,7 @@ impl RuntimeSettings {
             clock_skew_ms: AtomicU64::new(snapshot.clock_skew_ms),
             degraded_no_allow: AtomicBool::new(snapshot.degraded_no_allow),
             threshold_scale_milli: AtomicU64::new(snapshot.threshold_scale_milli),
+            certificates_issued_after_ms: AtomicI64::new(snapshot.certificates_issued_after_ms),
         }
     }
 
@@ -89,6 +98,7 @@ impl RuntimeSettings {
             clock_skew_ms: self.clock_skew_ms.load(Ordering::Relaxed),
             degraded_no_allow: self.degraded_no_allow.load(Ordering::Relaxed),
             threshold_scale_milli: self.threshold_scale_milli.load(Ordering::Relaxed),
+            certificates_issued_after_ms: self.certificates_issued_after_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -105,6 +115,8 @@ impl RuntimeSettings {
             .store(snapshot.degraded_no_allow, Ordering::Relaxed);
         self.threshold_scale_milli
             .store(snapshot.threshold_scale_milli, Ordering::Relaxed);
+        self.certificates_issued_after_ms
+            .store(snapshot.certificates_issued_after_ms, Ordering::Relaxed);
     }
 }
 

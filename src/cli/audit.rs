@@ -58,8 +58,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    ensure_exists(dir)?;
-    let report = axiom_storage::verify(dir)?;
+    let store = store_dir(dir)?;
+    let report = axiom_storage::verify(&store)?;
 
     for chain in &report.chains {
         println!(
@@ -88,8 +88,7 @@ fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 fn tail(dir: &std::path::Path, lines: usize) -> anyhow::Result<ExitCode> {
-    ensure_exists(dir)?;
-    let store = Store::open_unchecked(dir, StoreConfig::default())?;
+    let store = Store::open_unchecked(&store_dir(dir)?, StoreConfig::default())?;
     for record in store.audit_tail(lines)? {
         println!("{}", serde_json::to_string(&record)?);
     }
@@ -97,8 +96,7 @@ fn tail(dir: &std::path::Path, lines: usize) -> anyhow::Result<ExitCode> {
 }
 
 fn show(dir: &std::path::Path, decision_id: &str) -> anyhow::Result<ExitCode> {
-    ensure_exists(dir)?;
-    let store = Store::open_unchecked(dir, StoreConfig::default())?;
+    let store = Store::open_unchecked(&store_dir(dir)?, StoreConfig::default())?;
     let Some(record) = store.audit_record(decision_id)? else {
         eprintln!("error: no audit record for decision `{decision_id}`");
         return Ok(ExitCode::from(1));
@@ -108,7 +106,10 @@ fn show(dir: &std::path::Path, decision_id: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// Refuses a missing directory, because opening it would create an empty store there.
-fn ensure_exists(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Finds the audit store for `dir`: the `store` folder of a data directory that `axiom serve`
+/// uses, or a store directory given directly. Never creates one, so a wrong path cannot be
+/// reported as an intact empty log.
+fn store_dir(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let exists = dir
         .try_exists()
         .with_context(|| format!("failed to read data directory `{}`", dir.display()))?;
@@ -118,8 +119,22 @@ fn ensure_exists(dir: &std::path::Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    Ok(())
+    let nested = dir.join(crate::node::build::STORE_DIR);
+    if nested.join(STORE_MARKER_FILE).is_file() {
+        return Ok(nested);
+    }
+    if dir.join(STORE_MARKER_FILE).is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    anyhow::bail!(
+        "no audit store in `{}`: expected the data directory of `axiom serve` (with a `{}` folder) or a store directory",
+        dir.display(),
+        crate::node::build::STORE_DIR
+    )
 }
+
+/// File fjall writes at the top of every database directory.
+const STORE_MARKER_FILE: &str = "version";
 
 fn display_seq(seq: Option<u64>) -> String {
     seq.map_or_else(|| "none".to_string(), |seq| seq.to_string())

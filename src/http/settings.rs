@@ -100,6 +100,10 @@ pub struct SettingsChange {
     pub reason: Option<String>,
 }
 
+/// Largest clock skew accepted, in milliseconds (10 minutes): a larger one would keep expired
+/// certificates valid and nonces remembered far beyond their lifetime.
+pub const CLOCK_SKEW_MS_MAX: u64 = 600_000;
+
 /// Longest accepted change reason, in bytes.
 pub const REASON_BYTES_MAX: usize = 1_024;
 
@@ -110,6 +114,10 @@ fn apply_patch(old: SettingsSnapshot, patch: &SettingsPatch) -> Result<SettingsS
     }
     if let Some(value) = patch.acceptance_ttl_ms {
         new.acceptance_ttl_ms = value;
+        if value == 0 {
+            // Runbook: a TTL of 0 invalidates every certificate active now, for good.
+            new.certificates_issued_after_ms = unix_now_ms();
+        }
     }
     if let Some(value) = patch.max_defer_total_ms {
         if value > MAX_DEFER_TOTAL_MS_MAX {
@@ -120,6 +128,11 @@ fn apply_patch(old: SettingsSnapshot, patch: &SettingsPatch) -> Result<SettingsS
         new.max_defer_total_ms = value;
     }
     if let Some(value) = patch.clock_skew_ms {
+        if value > CLOCK_SKEW_MS_MAX {
+            return Err(ApiError::BadRequest(format!(
+                "CLOCK_SKEW_MS {value} is above the limit of {CLOCK_SKEW_MS_MAX}"
+            )));
+        }
         new.clock_skew_ms = value;
     }
     if let Some(value) = patch.degraded_no_allow {

@@ -71,6 +71,43 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes the data directory readable only by its owner: it holds the engine key, the TLS key
+/// and the per-subject encryption keys.
+fn restrict_to_owner(data_dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {} to its owner", data_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses to start the `z3-process` backend when `Z3_PATH` is not an executable file, so a
+/// missing solver is an error at start rather than a stream of SMT failures later.
+fn check_solver_binary(config: &ServeArgs) -> anyhow::Result<()> {
+    if config.smt_backend != SmtBackendName::Z3Process {
+        return Ok(());
+    }
+    let metadata = std::fs::metadata(&config.z3_path).map_err(|error| {
+        anyhow!(
+            "SMT_BACKEND=z3-process needs the z3 binary, but Z3_PATH {} is unusable: {error}; install it (Debian: apt-get install z3) or set Z3_PATH",
+            config.z3_path.display()
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if !metadata.is_file() || metadata.permissions().mode() & 0o111 == 0 {
+            return Err(anyhow!(
+                "Z3_PATH {} is not an executable file",
+                config.z3_path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn smt_config(config: &ServeArgs) -> SmtConfig {
     let backend = match config.smt_backend {
         SmtBackendName::Z3 => SmtBackend::InProcess,
@@ -123,6 +160,8 @@ impl Node {
     pub fn start(config: ServeArgs) -> anyhow::Result<Arc<Node>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        restrict_to_owner(&config.data_dir)?;
+        check_solver_binary(&config)?;
         let (engine_key, signing_key) = load_or_create_engine_key(&config.data_dir)?;
 
         let store_config = StoreConfig {

@@ -153,6 +153,7 @@ impl ServeArgs {
             clock_skew_ms: self.clock_skew_ms,
             degraded_no_allow: self.degraded_no_allow,
             threshold_scale_milli: 1_000,
+            certificates_issued_after_ms: 0,
         }
     }
 

@@ -52,6 +52,9 @@ pub struct RecordedInputs {
     pub solver_unavailable: Option<String>,
     /// Budget amounts an ALLOW reserved.
     pub reservations: Vec<RecordedReservation>,
+    /// Axioms whose `when` applied to the action; an ALLOW charges only their budgets.
+    #[serde(default)]
+    pub applicable_axioms: Vec<String>,
     /// `THRESHOLD_SCALE_MILLI` applied to the escrow conditions (1000 in records written
     /// before the field existed).
     #[serde(default = "neutral_threshold_scale")]
@@ -171,7 +174,7 @@ impl Node {
         }
 
         if rejection.reason.is_security_incident() {
-            let (tenant, actor) = claimed_identity(raw, &rejection);
+            let (tenant, actor) = self.unauthenticated_identity(raw, &rejection);
             self.observe_security(&tenant, &actor, rejection.reason, now_ms);
         }
         DecisionResponse::rejected(rejection.reason, rejection.detail)
@@ -186,6 +189,20 @@ impl Node {
         let certificate = &request.envelope.certificate;
         let tenant = intent.actor.tenant.as_str();
         let actor_id = intent.actor.id.as_str();
+
+        let cutoff_ms = self.settings.snapshot().certificates_issued_after_ms;
+        if certificate.issued_at < cutoff_ms {
+            let draft = Draft::new(
+                Verdict::Deny,
+                ReasonCode::CertExpired,
+                format!(
+                    "certificate issued at {} ms, before the invalidation of every certificate at {cutoff_ms} ms (acceptance TTL set to 0)",
+                    certificate.issued_at
+                ),
+            );
+            return self.finish_unadmitted(&request, draft, None, now_ms).await;
+        }
+
         let policy = self.policies.current(tenant, &intent.target.domain);
         let policy_set_id = policy
             .as_ref()
@@ -321,7 +338,13 @@ impl Node {
                 return self.finish(request, admission, draft, Some(inputs), now_ms).await;
             }
 
-            let reservations = self.reservations(request, &policy, &inputs);
+            let reservations = match self.reservations(request, &policy, &inputs) {
+                Ok(reservations) => reservations,
+                Err(detail) => {
+                    let draft = Draft::new(Verdict::Deny, ReasonCode::MalformedRequest, detail);
+                    return self.finish(request, admission, draft, Some(inputs), now_ms).await;
+                }
+            };
             match self
                 .complete_allow(request, admission, &draft, &inputs, &reservations, now_ms)
                 .await
@@ -341,10 +364,11 @@ impl Node {
                     }
                 }
                 Err(other) => {
+                    tracing::error!(?other, "shard rejected the completion of an ALLOW");
                     let draft = Draft::new(
                         Verdict::Deny,
                         ReasonCode::InternalError,
-                        format!("the shard could not record the decision: {other:?}"),
+                        "the shard could not record the decision's budget reservation",
                     );
                     return self.finish(request, admission, draft, Some(inputs), now_ms).await;
                 }
@@ -403,6 +427,7 @@ impl Node {
         let side_effects = has_side_effects(&intent.operation.name);
 
         let mut solver_unavailable = None;
+        let mut applicable_axioms = Vec::new();
         let policy_step = if state == StateCheck::Fresh {
             match super::thresholds::evaluate_scaled(
                 &self.solver,
@@ -412,7 +437,15 @@ impl Node {
             )
             .await
             {
-                Ok(evaluation) => PolicyStep::Evaluated(findings_from_evaluation(&evaluation)),
+                Ok(evaluation) => {
+                    applicable_axioms = evaluation
+                        .axioms
+                        .iter()
+                        .filter(|axiom| axiom.outcome != axiom_engine::policy::AxiomOutcome::NotApplicable)
+                        .map(|axiom| axiom.name.clone())
+                        .collect();
+                    PolicyStep::Evaluated(findings_from_evaluation(&evaluation))
+                }
                 Err(error) => {
                     let detail = error.to_string();
                     solver_unavailable = Some(detail.clone());
@@ -453,6 +486,7 @@ impl Node {
             defer_remaining_ms,
             solver_unavailable,
             reservations: Vec::new(),
+            applicable_axioms,
             threshold_scale_milli: settings.threshold_scale_milli,
         };
         (draft, inputs)
@@ -498,37 +532,47 @@ impl Node {
         StateCheck::Fresh
     }
 
-    /// Returns what an ALLOW spends: the intent's `amount` parameter, against every budget the
-    /// applicable axioms of the policy read.
+    /// Returns what an ALLOW spends: the intent's `amount` parameter, against every budget
+    /// that an axiom whose `when` applied reads. A negative amount is an error, because it
+    /// would refill the budget.
     fn reservations(
         &self,
         request: &AuthenticatedRequest,
         policy: &PublishedPolicy,
-        _inputs: &RecordedInputs,
-    ) -> Vec<BudgetReservation> {
+        inputs: &RecordedInputs,
+    ) -> Result<Vec<BudgetReservation>, String> {
         let intent = &request.envelope.intent;
-        let Some(amount) = intent
-            .operation
-            .params
-            .get("amount")
-            .and_then(|value| axiom_engine::policy::facts::decimal_from_json(value).ok())
-        else {
-            return Vec::new();
+        let mut codes = std::collections::BTreeSet::new();
+        for axiom in &policy.compiled.axioms {
+            if inputs.applicable_axioms.contains(&axiom.name) {
+                codes.extend(axiom.budget_codes());
+            }
+        }
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let Some(value) = intent.operation.params.get("amount") else {
+            return Ok(Vec::new());
         };
-        policy
-            .compiled
-            .budget_codes
-            .iter()
+        let amount = axiom_engine::policy::facts::decimal_from_json(value)
+            .map_err(|error| format!("`action.params.amount` is invalid: {error}"))?;
+        if amount.is_sign_negative() {
+            return Err(format!(
+                "`action.params.amount` is {amount}; a budgeted action needs an amount of at least 0"
+            ));
+        }
+        Ok(codes
+            .into_iter()
             .filter_map(|code| {
-                self.budget_scope(&intent.actor.tenant, code)
-                    .map(|scope| (code.clone(), scope))
+                self.budget_scope(&intent.actor.tenant, &code)
+                    .map(|scope| BudgetReservation {
+                        code,
+                        scope,
+                        amount,
+                    })
             })
-            .map(|(code, scope)| BudgetReservation {
-                code,
-                scope,
-                amount,
-            })
-            .collect()
+            .collect())
     }
 
     /// Reserves the budgets of an ALLOW in the shard, then audits and answers.
@@ -705,6 +749,15 @@ impl Node {
         self.metrics.observe_audit_append(append_started.elapsed());
         match appended {
             Ok(_) => response,
+            Err(error @ axiom_storage::StorageError::InvalidInput { .. }) => {
+                // The entry was rejected before anything was written, so the log is intact and
+                // the node keeps deciding; this request alone gets no decision.
+                tracing::error!(decision_id = %response.decision_id, %error, "audit entry rejected");
+                DecisionResponse::rejected(
+                    ReasonCode::MalformedRequest,
+                    format!("the decision could not be recorded: {error}"),
+                )
+            }
             Err(error) => {
                 tracing::error!(decision_id = %response.decision_id, %error, "audit append failed; the node stops deciding");
                 self.mark_audit_failed();
@@ -736,28 +789,31 @@ fn draft_clone(draft: &Draft) -> Draft {
     }
 }
 
-/// Tenant recorded for incidents of requests whose claimed tenant cannot be read.
-const UNKNOWN_TENANT: &str = "unknown";
+/// Tenant and actor recorded for incidents of unauthenticated requests that name no registered
+/// key: one bucket per reason, whatever the request claims.
+const UNKNOWN_IDENTITY: &str = "unknown";
 
-/// Returns the tenant and actor an unauthenticated request claims, for incident grouping
-/// only; the values are unverified. Oversized requests are not parsed again.
-fn claimed_identity(raw: &[u8], rejection: &Rejection) -> (String, String) {
-    let unknown = (UNKNOWN_TENANT.to_owned(), UNKNOWN_TENANT.to_owned());
-    if rejection.reason == ReasonCode::RequestTooLarge {
-        return unknown;
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
-        return unknown;
-    };
-    let actor = &value["intent"]["actor"];
-    match (actor["tenant"].as_str(), actor["id"].as_str()) {
-        (Some(tenant), Some(actor_id))
-            if tenant.len() <= axiom_engine::state::sources::SOURCE_NAME_BYTES_MAX
-                && actor_id.len() <= axiom_engine::state::sources::SOURCE_NAME_BYTES_MAX =>
-        {
-            (tenant.to_owned(), actor_id.to_owned())
+impl Node {
+    /// Returns the (tenant, actor) an unauthenticated rejection is grouped under for incidents.
+    /// Nothing the request claims is trusted: a request naming a registered key is grouped
+    /// under that key's tenant with the kid as actor, every other one under one shared
+    /// `unknown` bucket, so a flood of invented tenants and actors opens at most one incident
+    /// per reason and window. Oversized requests are not parsed again.
+    fn unauthenticated_identity(&self, raw: &[u8], rejection: &Rejection) -> (String, String) {
+        let unknown = (UNKNOWN_IDENTITY.to_owned(), UNKNOWN_IDENTITY.to_owned());
+        if rejection.reason == ReasonCode::RequestTooLarge {
+            return unknown;
         }
-        _ => unknown,
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+            return unknown;
+        };
+        let Some(kid) = value["certificate"]["kid"].as_str() else {
+            return unknown;
+        };
+        match self.keys.get(kid) {
+            Some(record) => (record.tenant.clone(), format!("kid:{}", record.kid)),
+            None => unknown,
+        }
     }
 }
 

@@ -132,8 +132,20 @@ pub fn run(config: ServeArgs) -> anyhow::Result<()> {
             "--dev-no-auth is not allowed when AXIOM_ENV=production; configure a JWKS file or HS256 secret"
         ));
     }
+    let config = with_default_control_secret(config)?;
+
+    // The QUIC runtime is created and dropped outside the actix system's async context,
+    // because tokio forbids dropping a runtime from inside another one.
+    let quic_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(quic_worker_threads())
+        .thread_name("axiom-quic")
+        .enable_all()
+        .build()
+        .context("starting the QUIC runtime")?;
     let system = actix_rt::System::new();
-    let node = system.block_on(serve(config))?;
+    let served = system.block_on(serve(config, quic_runtime.handle().clone()));
+    quic_runtime.shutdown_timeout(Duration::from_secs(1));
+    let node = served?;
 
     // The audit writer's shutdown blocks on its thread, so it runs after the async runtime.
     match node.audit_log.shutdown() {
@@ -143,7 +155,43 @@ pub fn run(config: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: ServeArgs) -> anyhow::Result<Arc<Node>> {
+/// File in the data directory holding the generated HS256 secret of the control plane.
+pub const CONTROL_SECRET_FILE: &str = "control-plane.secret";
+
+/// Gives a server started without any token configuration a generated HS256 secret, kept in
+/// the data directory (mode 0600), so that `axiom serve` with no flags has an authenticated
+/// control plane. Mint tokens with `axiom token --secret "$(cat DATA/control-plane.secret)"`.
+/// Production (`AXIOM_ENV=production`) never gets a generated secret.
+fn with_default_control_secret(mut config: ServeArgs) -> anyhow::Result<ServeArgs> {
+    let configured = config.jwt_hs256_secret.is_some() || config.jwks_file.is_some() || config.dev_no_auth;
+    if configured || config.environment.eq_ignore_ascii_case("production") {
+        return Ok(config);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join(CONTROL_SECRET_FILE);
+    let secret = if path.exists() {
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned()
+    } else {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let secret = hex::encode(bytes);
+        super::build::write_secret_file(&path, secret.as_bytes())?;
+        tracing::warn!(
+            path = %path.display(),
+            "no token verification configured; generated an HS256 secret for the control plane"
+        );
+        secret
+    };
+    config.jwt_hs256_secret = Some(secret);
+    Ok(config)
+}
+
+async fn serve(config: ServeArgs, quic_runtime: tokio::runtime::Handle) -> anyhow::Result<Arc<Node>> {
     let node = Node::start(config.clone())?;
     let demo = if config.no_demo_tenant {
         None
@@ -163,12 +211,6 @@ async fn serve(config: ServeArgs) -> anyhow::Result<Arc<Node>> {
         },
     };
 
-    let quic_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(quic_worker_threads())
-        .thread_name("axiom-quic")
-        .enable_all()
-        .build()
-        .context("starting the QUIC runtime")?;
     let handler: Arc<dyn RequestHandler> = Arc::new(DecisionHandler {
         node: Arc::clone(&node),
     });
@@ -228,7 +270,6 @@ async fn serve(config: ServeArgs) -> anyhow::Result<Arc<Node>> {
     http_handle.stop(true).await;
     let _ = http_task.await;
     node.shards.stop();
-    quic_runtime.shutdown_background();
     let _ = std::fs::remove_file(config.data_dir.join(SERVER_INFO_FILE));
     Ok(node)
 }

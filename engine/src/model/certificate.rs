@@ -54,9 +54,11 @@ pub struct RollbackPlan {
 }
 
 impl RollbackPlan {
-    /// Returns true when the plan can actually undo something.
+    /// Returns true when the plan can actually undo something: it names a kind other than
+    /// `none` and every one of its (at least one) steps is a JSON object.
     pub fn is_usable(&self) -> bool {
-        self.plan_type != "none" && !self.steps.is_empty()
+        let named = !self.plan_type.trim().is_empty() && self.plan_type != "none";
+        named && !self.steps.is_empty() && self.steps.iter().all(Value::is_object)
     }
 }
 

@@ -106,6 +106,22 @@ pub struct CompiledPolicy {
     pub budget_codes: BTreeSet<String>,
 }
 
+impl Axiom {
+    /// Returns the budget codes this axiom reads in its `when` or `require`.
+    pub fn budget_codes(&self) -> BTreeSet<String> {
+        let mut codes = BTreeSet::new();
+        let conditions = self.when.iter().chain(std::iter::once(&self.require));
+        for condition in conditions {
+            super::compile::visit_bool(&condition.expr, &mut |number| {
+                if let super::typed::NumExpr::Budget(code) = number {
+                    codes.insert(code.clone());
+                }
+            });
+        }
+        codes
+    }
+}
+
 impl CompiledPolicy {
     /// Returns the stable id of this version, `NAME@vVERSION` (for example `finance@v18`).
     pub fn policy_set_id(&self) -> String {

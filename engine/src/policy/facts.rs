@@ -6,7 +6,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Properties of the key that signed the request (`principal.*` in policies).
@@ -75,8 +74,8 @@ pub fn decimal_from_json(value: &Value) -> Result<Decimal, String> {
             }
             Err(format!("`{number}` is a float; send decimals as strings"))
         }
-        Value::String(text) => Decimal::from_str(text.trim())
-            .map_err(|error| format!("`{text}` is not a decimal: {error}")),
+        Value::String(text) => crate::canonical::parse_decimal(text)
+            .map_err(|error| format!("`{text}` is not an exact decimal: {error}")),
         other => Err(format!("expected an integer or a decimal string, found `{other}`")),
     }
 }
@@ -115,7 +114,7 @@ impl Facts {
             name: name.to_owned(),
             detail,
         };
-        let width = Decimal::from_str(text.trim()).map_err(|error| invalid(format!("`{text}`: {error}")))?;
+        let width = crate::canonical::parse_decimal(text).map_err(|error| invalid(format!("`{text}`: {error}")))?;
         if width < Decimal::ZERO {
             return Err(invalid(format!("`{text}` is negative")));
         }
