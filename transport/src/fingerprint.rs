@@ -93,7 +93,7 @@ impl FromStr for Fingerprint {
 }
 
 /// Computes the fingerprint of the first certificate in a PEM file, the value clients pin with
-/// `--server-fingerprint`.
+/// `--fingerprint`.
 pub fn fingerprint_of_pem(path: &Path) -> Result<Fingerprint, TransportError> {
     let chain = crate::identity::read_certificates(path)?;
     match chain.first() {

@@ -24,7 +24,7 @@ pub enum ClientError {
     /// The server presented a certificate other than the pinned one.
     #[error(
         "server certificate fingerprint mismatch: expected {expected}, server presented {actual}; \
-         check `--server-fingerprint` against the server's certificate"
+         check `--fingerprint` against the server's certificate"
     )]
     FingerprintMismatch {
         /// The pinned fingerprint.
