@@ -53,6 +53,8 @@ pub enum AxiomOutcome {
     Error(String),
     /// The solver did not answer in time.
     Timeout,
+    /// Only a solver could settle the axiom, and none ran (SMT disabled).
+    Unproved,
 }
 
 /// One axiom's finding.
@@ -200,7 +202,8 @@ fn shield_rank(shield: &Shield) -> (u8, i64) {
 /// 2. the solver unavailable, or any axiom timed out: DEFER `SMT_UNAVAILABLE`, escalated likewise;
 /// 3. an ABAC deny: DENY `ABAC_DENIED`; a failed invariant: DENY `INVARIANT_VIOLATED`;
 /// 4. an axiom violated without a shield, or not evaluable: DENY `AXIOM_FAIL`;
-/// 5. an uncertain axiom: ESCROW `UNCERTAIN`;
+/// 5. an uncertain axiom: ESCROW `UNCERTAIN`; an axiom no solver could settle because SMT is
+///    disabled: ESCROW `SMT_NON_FORMAL`;
 /// 6. a violated axiom whose shield is `REQUIRE_APPROVAL`: ESCROW `AXIOM_FAIL`;
 /// 7. a matched `escrow when`: ESCROW `ESCROW_REQUIRED`;
 /// 8. other violated axioms with shields: SHIELD `AXIOM_FAIL` with the strictest shield;
@@ -270,7 +273,10 @@ pub fn compose(input: &CompositionInput) -> Composition {
     let mut shield_facts = Vec::new();
     for axiom in &findings.axioms {
         match &axiom.outcome {
-            AxiomOutcome::NotApplicable | AxiomOutcome::Proved | AxiomOutcome::Timeout => {}
+            AxiomOutcome::NotApplicable
+            | AxiomOutcome::Proved
+            | AxiomOutcome::Timeout
+            | AxiomOutcome::Unproved => {}
             AxiomOutcome::Error(detail) => {
                 errors.push(format!("{}: {detail}", axiom.name));
                 hard_failures.push(axiom.name.clone());
@@ -315,6 +321,17 @@ pub fn compose(input: &CompositionInput) -> Composition {
         return Composition::new(Verdict::Escrow, ReasonCode::Uncertain)
             .with_detail(detail)
             .with_counterexample(uncertain, uncertain_facts);
+    }
+
+    let unproved: Vec<&str> = findings
+        .axioms
+        .iter()
+        .filter(|axiom| axiom.outcome == AxiomOutcome::Unproved)
+        .map(|axiom| axiom.name.as_str())
+        .collect();
+    if !unproved.is_empty() {
+        let detail = format!("no solver proved these axioms: {}", unproved.join(", "));
+        return Composition::new(Verdict::Escrow, ReasonCode::SmtNonFormal).with_detail(detail);
     }
 
     if !approval_shields.is_empty() {
@@ -577,6 +594,16 @@ mod tests {
 
         no_rollback.side_effects = false;
         assert_eq!(compose(&no_rollback).verdict, Verdict::Allow);
+    }
+
+    #[test]
+    fn unproved_axiom_escrows_as_non_formal() {
+        let composed = compose(&input(vec![
+            axiom("Budget", AxiomOutcome::Unproved, None),
+            axiom("Other", AxiomOutcome::Proved, None),
+        ]));
+        assert_eq!(composed.verdict, Verdict::Escrow);
+        assert_eq!(composed.reason_code, ReasonCode::SmtNonFormal);
     }
 
     #[test]

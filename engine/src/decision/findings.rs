@@ -45,6 +45,12 @@ pub fn findings_from_evaluation(evaluation: &PolicyEvaluation) -> PolicyFindings
                 ProvedOutcome::Proved => AxiomOutcome::Proved,
                 ProvedOutcome::Violated { facts } => AxiomOutcome::Violated(facts.clone()),
                 ProvedOutcome::Uncertain { facts } => AxiomOutcome::Uncertain(facts.clone()),
+                ProvedOutcome::Error { detail }
+                    if evaluation.proved_by == ProvedBy::Disabled
+                        && detail == crate::policy::prove::SMT_DISABLED_DETAIL =>
+                {
+                    AxiomOutcome::Unproved
+                }
                 ProvedOutcome::Error { detail } => AxiomOutcome::Error(detail.clone()),
                 ProvedOutcome::Timeout => AxiomOutcome::Timeout,
             },

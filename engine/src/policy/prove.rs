@@ -307,6 +307,10 @@ pub fn axiom_by_intervals(axiom: &Axiom, facts: &Facts) -> Option<AxiomOutcome> 
 }
 
 /// Without a solver, only constant results are settled; anything else fails closed.
+/// Detail of the `Error` outcome of an axiom that only a solver could settle while SMT is
+/// disabled; verdict composition reads it as "not formally proved" rather than a failure.
+pub const SMT_DISABLED_DETAIL: &str = "smt is disabled and the axiom depends on uncertain values";
+
 fn disabled_outcome(when: &Formula, require: &Formula, axiom: &Axiom, facts: &Facts) -> (AxiomOutcome, DecidedBy) {
     match (when, require) {
         (Formula::Const(true), Formula::Const(true)) => (AxiomOutcome::Proved, DecidedBy::Interval),
@@ -314,7 +318,7 @@ fn disabled_outcome(when: &Formula, require: &Formula, axiom: &Axiom, facts: &Fa
             (AxiomOutcome::Violated { facts: referenced_facts(axiom, facts) }, DecidedBy::Interval)
         }
         _ => (
-            AxiomOutcome::Error { detail: "smt is disabled and the axiom depends on uncertain values".into() },
+            AxiomOutcome::Error { detail: SMT_DISABLED_DETAIL.into() },
             DecidedBy::Undecided,
         ),
     }
