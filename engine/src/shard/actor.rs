@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use crate::model::ReasonCode;
 use crate::settings::RuntimeSettings;
 
-use super::budgets::{BudgetDefinition, BudgetError};
+use super::budgets::{BudgetDefinition, BudgetError, BudgetRemaining};
 use super::config::ShardConfig;
-use super::messages::{AdmitOutcome, AdmitRequest, Admission, BudgetReservation, CompleteOutcome, Rejection};
+use super::messages::{
+    AdmitOutcome, AdmitRequest, Admission, BudgetReservation, CompleteOutcome, Rejection, ReserveOutcome,
+};
 use super::recovery::{unix_now_ms, RecoverySource};
 use super::state::{ShardState, ShardStats};
 use crate::model::DecisionResponse;
@@ -60,6 +62,51 @@ pub struct RemoveBudget {
     pub tenant: String,
     /// Budget code.
     pub code: String,
+}
+
+/// Asks a shard for the remaining amounts of budget codes, outside an admission.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<BudgetRemaining>, BudgetError>")]
+pub struct ReadBudgets {
+    /// Tenant that owns the budgets.
+    pub tenant: String,
+    /// Actor whose amounts are read, for actor budgets.
+    pub actor_id: String,
+    /// Budget codes to read.
+    pub codes: Vec<String>,
+    /// The engine's current time, Unix milliseconds; selects the budget period.
+    pub now_ms: i64,
+}
+
+/// Asks a shard to reserve budget amounts outside an admission, all or none.
+#[derive(Message)]
+#[rtype(result = "ReserveOutcome")]
+pub struct Reserve {
+    /// Tenant that owns the budgets.
+    pub tenant: String,
+    /// Actor charged, for actor budgets.
+    pub actor_id: String,
+    /// Amounts to reserve.
+    pub reservations: Vec<BudgetReservation>,
+    /// The engine's current time, Unix milliseconds; selects the budget period.
+    pub now_ms: i64,
+}
+
+/// Asks a shard to give back amounts an earlier [`Reserve`] took. The result is the total
+/// given back.
+#[derive(Message)]
+#[rtype(result = "Result<rust_decimal::Decimal, BudgetError>")]
+pub struct Release {
+    /// Tenant that owns the budgets.
+    pub tenant: String,
+    /// Actor charged, for actor budgets.
+    pub actor_id: String,
+    /// The amounts that were reserved.
+    pub reservations: Vec<BudgetReservation>,
+    /// When they were reserved, Unix milliseconds; a release in a later period gives nothing back.
+    pub reserved_at_ms: i64,
+    /// The engine's current time, Unix milliseconds.
+    pub now_ms: i64,
 }
 
 /// Asks a shard for its counts.
@@ -294,6 +341,54 @@ impl Handler<RemoveBudget> for ShardActor {
             ctx,
             "a budget removal",
             |state| Ok(state.remove_budget(&message.tenant, &message.code)),
+            |detail| Err(BudgetError::Unavailable { detail }),
+        )
+    }
+}
+
+impl Handler<ReadBudgets> for ShardActor {
+    type Result = Result<Vec<BudgetRemaining>, BudgetError>;
+
+    fn handle(&mut self, message: ReadBudgets, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(
+            ctx,
+            "a budget read",
+            |state| Ok(state.read_budgets(&message.tenant, &message.actor_id, &message.codes, message.now_ms)),
+            |detail| Err(BudgetError::Unavailable { detail }),
+        )
+    }
+}
+
+impl Handler<Reserve> for ShardActor {
+    type Result = MessageResult<Reserve>;
+
+    fn handle(&mut self, message: Reserve, ctx: &mut Context<Self>) -> Self::Result {
+        let outcome = self.guarded(
+            ctx,
+            "a budget reservation",
+            |state| state.reserve_budgets(&message.tenant, &message.actor_id, &message.reservations, message.now_ms),
+            |detail| ReserveOutcome::Unavailable { detail },
+        );
+        MessageResult(outcome)
+    }
+}
+
+impl Handler<Release> for ShardActor {
+    type Result = Result<rust_decimal::Decimal, BudgetError>;
+
+    fn handle(&mut self, message: Release, ctx: &mut Context<Self>) -> Self::Result {
+        self.guarded(
+            ctx,
+            "a budget release",
+            |state| {
+                Ok(state.release_budgets(
+                    &message.tenant,
+                    &message.actor_id,
+                    &message.reservations,
+                    message.reserved_at_ms,
+                    message.now_ms,
+                ))
+            },
             |detail| Err(BudgetError::Unavailable { detail }),
         )
     }

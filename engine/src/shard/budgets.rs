@@ -148,7 +148,7 @@ pub struct AppliedSpend {
     pub code: String,
     /// The actor charged, for actor budgets.
     pub actor_id: Option<String>,
-    /// Amount spent.
+    /// Amount spent; negative when a reservation was given back.
     pub amount: Decimal,
 }
 
@@ -224,6 +224,43 @@ impl TenantBudgets {
             });
         }
         Ok(applied)
+    }
+
+    /// Gives back amounts reserved at `reserved_at_ms`, each at most what the period still
+    /// counts as spent, so a release never raises a budget above its limit. Nothing is given
+    /// back once that period has ended, because the new period starts from zero anyway.
+    /// Returns what was given back, as negative spends to record.
+    pub fn release(
+        &mut self,
+        reservations: &[BudgetReservation],
+        actor_id: &str,
+        reserved_at_ms: i64,
+        now_ms: i64,
+    ) -> Vec<AppliedSpend> {
+        let mut released = Vec::with_capacity(reservations.len());
+        for reservation in reservations {
+            let Some(definition) = self.definitions.get(&reservation.code) else {
+                continue;
+            };
+            let period_index = definition.period_index(now_ms);
+            if definition.period_index(reserved_at_ms) != period_index {
+                continue;
+            }
+            let key = spend_key(definition, actor_id);
+            let amount = reservation
+                .amount
+                .min(self.spent_in_period(definition, &key, now_ms));
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            self.add_spend(key.clone(), period_index, -amount);
+            released.push(AppliedSpend {
+                code: key.code,
+                actor_id: key.actor_id,
+                amount: -amount,
+            });
+        }
+        released
     }
 
     /// Adds a recovered spend made at `spent_at_ms`; spends of undefined codes or of an
@@ -370,6 +407,27 @@ mod tests {
         budgets.reserve(&[reserve(70)], "a", 10).unwrap();
         assert_eq!(budgets.remaining("AP", "a", 999), Some(Decimal::from(30)));
         assert_eq!(budgets.remaining("AP", "a", 1_000), Some(Decimal::from(100)));
+    }
+
+    #[test]
+    fn release_gives_back_within_the_period_only() {
+        let mut budgets = TenantBudgets::default();
+        budgets.define(ap_budget(100), 8).unwrap();
+        budgets.reserve(&[reserve(70)], "a", 10).unwrap();
+
+        let released = budgets.release(&[reserve(70)], "a", 10, 20);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].amount, Decimal::from(-70));
+        assert_eq!(budgets.remaining("AP", "a", 20), Some(Decimal::from(100)));
+
+        // A second release finds nothing spent, so the limit is never exceeded.
+        assert!(budgets.release(&[reserve(70)], "a", 10, 20).is_empty());
+        assert_eq!(budgets.remaining("AP", "a", 20), Some(Decimal::from(100)));
+
+        // A reservation of an earlier period is not given back in the next one.
+        budgets.reserve(&[reserve(40)], "a", 1_000).unwrap();
+        assert!(budgets.release(&[reserve(40)], "a", 999, 1_000).is_empty());
+        assert_eq!(budgets.remaining("AP", "a", 1_000), Some(Decimal::from(60)));
     }
 
     #[test]

@@ -160,3 +160,31 @@ pub enum CompleteOutcome {
         detail: String,
     },
 }
+
+/// The answer to a reservation made outside an admission (`ShardSet::reserve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// Every reservation fitted and was applied and journaled.
+    Reserved,
+    /// A reservation does not fit in what remains. Nothing was reserved.
+    BudgetExhausted {
+        /// The first budget that did not fit.
+        code: String,
+        /// Its remaining amount in the current period.
+        remaining: Decimal,
+    },
+    /// A reservation is invalid (unknown code, wrong scope or negative amount). Nothing was
+    /// reserved.
+    InvalidReservation {
+        /// Budget code of the invalid reservation.
+        code: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The shard could not handle the reservation (restarting, recovering or failed).
+    /// Nothing was reserved.
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
+}

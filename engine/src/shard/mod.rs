@@ -20,6 +20,7 @@ mod messages;
 mod nonce_window;
 mod rate_limit;
 mod recovery;
+mod reserve;
 mod restore;
 mod router;
 mod sequences;
@@ -31,7 +32,7 @@ pub use budgets::{BudgetDefinition, BudgetError, BudgetRemaining, BudgetScope, B
 pub use config::{ShardConfig, ShardConfigError};
 pub use messages::{
     AdmitOutcome, AdmitRequest, Admission, AnomalyEvent, BudgetReservation, CompleteOutcome,
-    Rejection, SequenceClaim,
+    Rejection, ReserveOutcome, SequenceClaim,
 };
 pub use recovery::{
     unix_now_ms, MemoryRecovery, RecoveredBudget, RecoveredIdempotency, RecoveredNonce,

@@ -44,7 +44,8 @@ pub struct RecoveredBudget {
     pub definition: BudgetDefinition,
 }
 
-/// An amount spent from a budget by an allowed decision.
+/// An amount spent from a budget by an allowed decision or an executed escrow, or given back
+/// by a released escrow reservation (a negative amount, always in the period it was spent in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredSpend {
     /// Tenant of the budget.
@@ -53,9 +54,9 @@ pub struct RecoveredSpend {
     pub code: String,
     /// The actor charged, for actor-scoped budgets.
     pub actor_id: Option<String>,
-    /// When the decision was made, Unix milliseconds; selects the period.
+    /// When the amount was spent or given back, Unix milliseconds; selects the period.
     pub spent_at_ms: i64,
-    /// Amount spent.
+    /// Amount spent; negative when given back.
     pub amount: Decimal,
 }
 
@@ -115,7 +116,7 @@ pub enum StateChange {
     },
     /// A final decision was stored for an idempotency key.
     IdempotencyDecided(Box<RecoveredIdempotency>),
-    /// A budget amount was spent.
+    /// A budget amount was spent, or given back when negative.
     BudgetSpent(RecoveredSpend),
     /// A budget was defined or replaced.
     BudgetDefined(RecoveredBudget),

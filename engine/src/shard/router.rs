@@ -9,10 +9,16 @@ use thiserror::Error;
 use crate::model::ReasonCode;
 use crate::settings::RuntimeSettings;
 
-use super::actor::{Admit, Complete, Completion, GetStats, RemoveBudget, SetBudget, ShardActor};
-use super::budgets::{BudgetDefinition, BudgetError};
+use super::actor::{
+    Admit, Complete, Completion, GetStats, ReadBudgets, Release, RemoveBudget, Reserve, SetBudget,
+    ShardActor,
+};
+use super::budgets::{BudgetDefinition, BudgetError, BudgetRemaining};
 use super::config::{ShardConfig, ShardConfigError};
-use super::messages::{AdmitOutcome, AdmitRequest, Admission, CompleteOutcome, Rejection};
+use super::messages::{
+    AdmitOutcome, AdmitRequest, Admission, BudgetReservation, CompleteOutcome, Rejection, ReserveOutcome,
+};
+use rust_decimal::Decimal;
 use super::recovery::RecoverySource;
 use super::state::ShardStats;
 
@@ -221,6 +227,87 @@ impl ShardSet {
         let message = RemoveBudget {
             tenant: tenant.to_owned(),
             code: code.to_owned(),
+        };
+        slot.addr.send(message).await.unwrap_or_else(|error| {
+            Err(BudgetError::Unavailable {
+                detail: format!("shard {index} did not answer: {error}"),
+            })
+        })
+    }
+
+    /// Returns the live remaining amounts of `codes` for `actor_id` of `tenant` at `now_ms`,
+    /// read on the tenant's shard; an undefined code reads as None.
+    pub async fn budgets(
+        &self,
+        tenant: &str,
+        actor_id: &str,
+        codes: Vec<String>,
+        now_ms: i64,
+    ) -> Result<Vec<BudgetRemaining>, BudgetError> {
+        let index = self.shard_for(tenant);
+        let slot = self.slot(index).ok_or_else(|| BudgetError::Unavailable {
+            detail: format!("shard {index} does not exist"),
+        })?;
+        let message = ReadBudgets {
+            tenant: tenant.to_owned(),
+            actor_id: actor_id.to_owned(),
+            codes,
+            now_ms,
+        };
+        slot.addr.send(message).await.unwrap_or_else(|error| {
+            Err(BudgetError::Unavailable {
+                detail: format!("shard {index} did not answer: {error}"),
+            })
+        })
+    }
+
+    /// Reserves `reservations` for `actor_id` of `tenant` outside an admission, all or none,
+    /// with the same rule as an ALLOW's completion. The shard handles one message at a time,
+    /// so two concurrent reservations can never together spend more than the limit.
+    pub async fn reserve(
+        &self,
+        tenant: &str,
+        actor_id: &str,
+        reservations: Vec<BudgetReservation>,
+        now_ms: i64,
+    ) -> ReserveOutcome {
+        let index = self.shard_for(tenant);
+        let Some(slot) = self.slot(index) else {
+            return ReserveOutcome::Unavailable {
+                detail: format!("shard {index} does not exist"),
+            };
+        };
+        let message = Reserve {
+            tenant: tenant.to_owned(),
+            actor_id: actor_id.to_owned(),
+            reservations,
+            now_ms,
+        };
+        slot.addr.send(message).await.unwrap_or_else(|error| ReserveOutcome::Unavailable {
+            detail: format!("shard {index} did not answer the reservation: {error}"),
+        })
+    }
+
+    /// Gives back what [`ShardSet::reserve`] took at `reserved_at_ms`, within that budget
+    /// period only; returns the total given back.
+    pub async fn release(
+        &self,
+        tenant: &str,
+        actor_id: &str,
+        reservations: Vec<BudgetReservation>,
+        reserved_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Decimal, BudgetError> {
+        let index = self.shard_for(tenant);
+        let slot = self.slot(index).ok_or_else(|| BudgetError::Unavailable {
+            detail: format!("shard {index} does not exist"),
+        })?;
+        let message = Release {
+            tenant: tenant.to_owned(),
+            actor_id: actor_id.to_owned(),
+            reservations,
+            reserved_at_ms,
+            now_ms,
         };
         slot.addr.send(message).await.unwrap_or_else(|error| {
             Err(BudgetError::Unavailable {
