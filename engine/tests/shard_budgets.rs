@@ -31,6 +31,7 @@ fn pay(code: &str, scope: BudgetScope, amount: &str, now_ms: i64) -> Completion 
             code: code.to_owned(),
             scope,
             amount: Decimal::from_str(amount).unwrap(),
+            expected_remaining: None,
         }],
         now_ms,
     }
@@ -138,6 +139,7 @@ fn reservation(code: &str, amount: &str) -> BudgetReservation {
         code: code.to_owned(),
         scope: BudgetScope::Tenant,
         amount: Decimal::from_str(amount).unwrap(),
+        expected_remaining: None,
     }
 }
 

@@ -230,6 +230,36 @@ impl Node {
         Ok(node)
     }
 
+    /// Waits until every shard has recovered its protection state and serves, so the node is
+    /// announced ready only when no request can meet a recovering shard. Fails after
+    /// `timeout`, naming the shards still recovering.
+    pub async fn wait_for_shards(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut recovering = Vec::new();
+            for index in 0..self.shards.shard_count() {
+                let ready = self
+                    .shards
+                    .stats(index)
+                    .await
+                    .is_some_and(|stats| stats.ready);
+                if !ready {
+                    recovering.push(index);
+                }
+            }
+            if recovering.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(anyhow!(
+                    "shards {recovering:?} did not recover within {} s",
+                    timeout.as_secs()
+                ));
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Opens both endpoints to traffic (`GET /readyz` turns 200).
     pub fn mark_ready(&self) {
         self.ready.store(true, Ordering::Release);

@@ -29,9 +29,10 @@ use super::policies::PublishedPolicy;
 /// Domain prefix of a sequence stream id, so stream ids never collide with other hashes.
 const SEQUENCE_STREAM_PREFIX: &[u8] = b"axiom/sequence-stream/v1\n";
 
-/// Times a budget-exhausted ALLOW is re-proved with the fresh remaining amount before the
-/// request is deferred; two concurrent spends rarely collide more than once.
-const BUDGET_RETRIES_MAX: usize = 2;
+/// Times an ALLOW whose budget changed after its proof is proved again with the fresh remaining
+/// amount before the request is deferred; concurrent spends of one budget rarely collide more
+/// than a few times in a row.
+const BUDGET_RETRIES_MAX: usize = 3;
 
 /// The inputs a decision used, recorded in its audit record so it can be replayed later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +165,7 @@ impl Node {
             self.observe_security(
                 &request.envelope.intent.actor.tenant,
                 &request.envelope.intent.actor.id,
+                Some(&request.envelope.certificate.kid),
                 rejection.reason,
                 now_ms,
             );
@@ -175,7 +177,9 @@ impl Node {
 
         if rejection.reason.is_security_incident() {
             let (tenant, actor) = self.unauthenticated_identity(raw, &rejection);
-            self.observe_security(&tenant, &actor, rejection.reason, now_ms);
+            // The identity names a kid only when the request named a registered key.
+            let kid = actor.strip_prefix(KID_ACTOR_PREFIX);
+            self.observe_security(&tenant, &actor, kid, rejection.reason, now_ms);
         }
         DecisionResponse::rejected(rejection.reason, rejection.detail)
     }
@@ -238,6 +242,7 @@ impl Node {
                     self.observe_security(
                         &anomaly.tenant,
                         &anomaly.actor_id,
+                        Some(&certificate.kid),
                         anomaly.reason,
                         now_ms,
                     );
@@ -264,7 +269,8 @@ impl Node {
         let intent = &request.envelope.intent;
         match rejected.reason {
             ReasonCode::ReplayDetected | ReasonCode::SequenceReplay => {
-                self.observe_security(&intent.actor.tenant, &intent.actor.id, rejected.reason, now_ms);
+                let kid = Some(request.envelope.certificate.kid.as_str());
+                self.observe_security(&intent.actor.tenant, &intent.actor.id, kid, rejected.reason, now_ms);
                 DecisionResponse::rejected(rejected.reason, rejected.detail)
             }
             ReasonCode::RateLimited | ReasonCode::Overloaded | ReasonCode::InternalError => {
@@ -338,8 +344,16 @@ impl Node {
                 return self.finish(request, admission, draft, Some(inputs), now_ms).await;
             }
 
-            let reservations = match self.reservations(request, &policy, &inputs) {
-                Ok(reservations) => reservations,
+            let reservations = match self.budget_reservations(intent, &policy, &inputs.applicable_axioms) {
+                // Each reservation holds only if the budget still has the amount the proof
+                // used; otherwise the shard answers BudgetExhausted and the loop proves again.
+                Ok(reservations) => reservations
+                    .into_iter()
+                    .map(|mut reservation| {
+                        reservation.expected_remaining = budgets.get(&reservation.code).copied();
+                        reservation
+                    })
+                    .collect::<Vec<_>>(),
                 Err(detail) => {
                     let draft = Draft::new(Verdict::Deny, ReasonCode::MalformedRequest, detail);
                     return self.finish(request, admission, draft, Some(inputs), now_ms).await;
@@ -532,19 +546,18 @@ impl Node {
         StateCheck::Fresh
     }
 
-    /// Returns what an ALLOW spends: the intent's `amount` parameter, against every budget
-    /// that an axiom whose `when` applied reads. A negative amount is an error, because it
-    /// would refill the budget.
-    fn reservations(
+    /// Returns what an ALLOW or an executed escrow spends: the intent's `amount` parameter,
+    /// against every budget that an axiom of `applicable_axioms` (those whose `when` applied)
+    /// reads. A negative amount is an error, because it would refill the budget.
+    pub(crate) fn budget_reservations(
         &self,
-        request: &AuthenticatedRequest,
+        intent: &axiom_engine::model::Intent,
         policy: &PublishedPolicy,
-        inputs: &RecordedInputs,
+        applicable_axioms: &[String],
     ) -> Result<Vec<BudgetReservation>, String> {
-        let intent = &request.envelope.intent;
         let mut codes = std::collections::BTreeSet::new();
         for axiom in &policy.compiled.axioms {
-            if inputs.applicable_axioms.contains(&axiom.name) {
+            if applicable_axioms.contains(&axiom.name) {
                 codes.extend(axiom.budget_codes());
             }
         }
@@ -567,6 +580,7 @@ impl Node {
             .filter_map(|code| {
                 self.budget_scope(&intent.actor.tenant, &code)
                     .map(|scope| BudgetReservation {
+                        expected_remaining: None,
                         code,
                         scope,
                         amount,
@@ -769,9 +783,11 @@ impl Node {
         }
     }
 
-    /// Counts a security-relevant rejection and opens a deduplicated incident when due.
-    fn observe_security(&self, tenant: &str, actor_id: &str, reason: ReasonCode, now_ms: i64) {
-        if let Some(opening) = self.incidents.observe(tenant, actor_id, reason, now_ms) {
+    /// Counts a security-relevant rejection and opens a deduplicated incident when due,
+    /// recording `kid` (the key the request used, when known) with the opening.
+    fn observe_security(&self, tenant: &str, actor_id: &str, kid: Option<&str>, reason: ReasonCode, now_ms: i64) {
+        if let Some(mut opening) = self.incidents.observe(tenant, actor_id, reason, now_ms) {
+            opening.kid = kid.map(str::to_owned);
             self.open_incident(opening);
         }
     }
@@ -792,6 +808,9 @@ fn draft_clone(draft: &Draft) -> Draft {
 /// Tenant and actor recorded for incidents of unauthenticated requests that name no registered
 /// key: one bucket per reason, whatever the request claims.
 const UNKNOWN_IDENTITY: &str = "unknown";
+/// Prefix of the actor recorded for unauthenticated requests that name a registered key,
+/// followed by that kid.
+const KID_ACTOR_PREFIX: &str = "kid:";
 
 impl Node {
     /// Returns the (tenant, actor) an unauthenticated rejection is grouped under for incidents.
@@ -811,7 +830,7 @@ impl Node {
             return unknown;
         };
         match self.keys.get(kid) {
-            Some(record) => (record.tenant.clone(), format!("kid:{}", record.kid)),
+            Some(record) => (record.tenant.clone(), format!("{KID_ACTOR_PREFIX}{}", record.kid)),
             None => unknown,
         }
     }

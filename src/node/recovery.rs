@@ -97,6 +97,12 @@ pub struct StoreRecovery {
     store: Store,
     settings: Arc<RuntimeSettings>,
     shard_count: usize,
+    /// Every shard's state read once at process start, handed to each shard's first
+    /// recovery, so a start reads the audit tail once instead of once per shard.
+    startup: parking_lot::Mutex<Option<Arc<Vec<RecoveredState>>>>,
+    /// Shards that already took their start-up state; later recoveries (after a shard
+    /// crashed) read the store again, because decisions were made since.
+    started: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl StoreRecovery {
@@ -106,14 +112,54 @@ impl StoreRecovery {
             store,
             settings,
             shard_count,
+            startup: parking_lot::Mutex::new(None),
+            started: (0..shard_count)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
         }
     }
 
-    fn owns(&self, tenant: &str, shard_index: usize) -> bool {
-        shard_index_for(tenant, self.shard_count) == shard_index
+    /// Returns the start-up state of every shard, reading the store on the first call.
+    fn startup_state(&self) -> Result<Arc<Vec<RecoveredState>>, String> {
+        let mut startup = self.startup.lock();
+        if let Some(states) = startup.as_ref() {
+            return Ok(Arc::clone(states));
+        }
+        let mut states: Vec<RecoveredState> =
+            (0..self.shard_count).map(|_| RecoveredState::default()).collect();
+        let all = self.collect(None)?;
+        for nonce in all.nonces {
+            let index = shard_index_for(&nonce.tenant, self.shard_count);
+            states[index].nonces.push(nonce);
+        }
+        for sequence in all.sequences {
+            let index = shard_index_for(&sequence.tenant, self.shard_count);
+            states[index].sequences.push(sequence);
+        }
+        for budget in all.budgets {
+            let index = shard_index_for(&budget.tenant, self.shard_count);
+            states[index].budgets.push(budget);
+        }
+        for spend in all.budget_spends {
+            let index = shard_index_for(&spend.tenant, self.shard_count);
+            states[index].budget_spends.push(spend);
+        }
+        for entry in all.idempotency {
+            let index = shard_index_for(&entry.tenant, self.shard_count);
+            states[index].idempotency.push(entry);
+        }
+        let states = Arc::new(states);
+        *startup = Some(Arc::clone(&states));
+        Ok(states)
     }
 
-    fn collect(&self, shard_index: usize) -> Result<RecoveredState, String> {
+    /// Returns true when `tenant` belongs to `shard_index`, or to any shard when it is None.
+    fn owns(&self, tenant: &str, shard_index: Option<usize>) -> bool {
+        shard_index.is_none_or(|index| shard_index_for(tenant, self.shard_count) == index)
+    }
+
+    /// Reads the state of one shard's tenants, or of every tenant when `shard_index` is None.
+    fn collect(&self, shard_index: Option<usize>) -> Result<RecoveredState, String> {
         let settings = self.settings.snapshot();
         let lifetime_ms = settings
             .acceptance_ttl_ms
@@ -262,7 +308,18 @@ impl StoreRecovery {
 
 impl RecoverySource for StoreRecovery {
     fn recover(&self, shard_index: usize) -> Result<RecoveredState, String> {
-        let state = self.collect(shard_index)?;
+        let first_start = self
+            .started
+            .get(shard_index)
+            .is_some_and(|started| !started.swap(true, std::sync::atomic::Ordering::AcqRel));
+        let state = if first_start {
+            self.startup_state()?
+                .get(shard_index)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            self.collect(Some(shard_index))?
+        };
         tracing::info!(
             shard_index,
             nonces = state.nonces.len(),

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 /// File the server writes into its data directory once both endpoints listen.
 pub const SERVER_INFO_FILE: &str = "server.json";
+/// How long start-up waits for every shard to recover its replay state from the audit log.
+pub const SHARD_RECOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a graceful shutdown waits for in-flight QUIC requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Worker threads of the QUIC runtime; the machine's cores, since request work is CPU-bound.
@@ -163,7 +165,10 @@ pub const CONTROL_SECRET_FILE: &str = "control-plane.secret";
 /// control plane. Mint tokens with `axiom token --secret "$(cat DATA/control-plane.secret)"`.
 /// Production (`AXIOM_ENV=production`) never gets a generated secret.
 fn with_default_control_secret(mut config: ServeArgs) -> anyhow::Result<ServeArgs> {
-    let configured = config.jwt_hs256_secret.is_some() || config.jwks_file.is_some() || config.dev_no_auth;
+    let configured = config.jwt_hs256_secret.is_some()
+        || config.jwks_file.is_some()
+        || config.jwks_url.is_some()
+        || config.dev_no_auth;
     if configured || config.environment.eq_ignore_ascii_case("production") {
         return Ok(config);
     }
@@ -246,6 +251,7 @@ async fn serve(config: ServeArgs, quic_runtime: tokio::runtime::Handle) -> anyho
         engine_public_key: engine_pair.public_key().to_base64url(),
         demo,
     };
+    node.wait_for_shards(SHARD_RECOVERY_TIMEOUT).await?;
     write_server_info(&config.data_dir, &info)?;
     node.mark_ready();
     tracing::info!(

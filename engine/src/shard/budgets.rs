@@ -205,7 +205,10 @@ impl TenantBudgets {
                 .sum();
             let spent = self.spent_in_period(definition, &key, now_ms) + already_planned;
             let remaining = definition.limit - spent;
-            if reservation.amount > remaining {
+            let changed = reservation
+                .expected_remaining
+                .is_some_and(|expected| expected != remaining);
+            if changed || reservation.amount > remaining {
                 return Err(ReserveError::Exhausted {
                     code: reservation.code.clone(),
                     remaining,
@@ -384,6 +387,7 @@ mod tests {
             code: "AP".to_owned(),
             scope: BudgetScope::Tenant,
             amount: Decimal::from(amount),
+            expected_remaining: None,
         }
     }
 

@@ -127,6 +127,10 @@ pub struct BudgetReservation {
     pub scope: BudgetScope,
     /// Amount to spend; must not be negative.
     pub amount: Decimal,
+    /// The remaining amount the caller's proof used. When set, the reservation is refused with
+    /// `BudgetExhausted` unless the budget still has exactly this remaining amount, so an
+    /// ALLOW proved against a stale amount (another request spent in between) is proved again.
+    pub expected_remaining: Option<Decimal>,
 }
 
 /// The answer to a completion.
