@@ -125,7 +125,7 @@ fn run_against(data_dir: &Path, secret: &str, server: &mut Child) -> anyhow::Res
         let after = session
             .run(Scenario::InLimitPayment)
             .await
-            .context("the server did not answer after the malformed frame")?;
+            .context("the server sent no response after the malformed frame")?;
         println!(
             "\nserver still up after the malformed frame: {} {}",
             after.response.verdict.as_str(),

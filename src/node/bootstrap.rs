@@ -28,7 +28,7 @@ pub const DEMO_POLICY: &str = include_str!("defaults/finance.policy");
 /// Principal recorded as the author of embedded policies.
 pub const BOOTSTRAP_AUTHOR: &str = "axiom-bootstrap";
 
-/// What the bootstrap created or found.
+/// The demo tenant the bootstrap created or found.
 #[derive(Debug, Clone)]
 pub struct DemoTenant {
     /// Tenant id.

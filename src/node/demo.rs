@@ -22,7 +22,7 @@ pub const DEMO_ACTOR: &str = "ap-agent-7";
 /// for an intent that allows only 1 s.
 pub const BANK_FEED_AGE_SEC: i64 = 5;
 
-/// One scenario and what the policy must answer.
+/// One scenario, with the verdict the policy must return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// A small payment within budget, by a finance operator, with a rollback plan.
@@ -216,7 +216,7 @@ impl DemoSession {
         if response.body.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&response.body).context("the control plane answered invalid JSON")
+        serde_json::from_str(&response.body).context("the control plane returned invalid JSON")
     }
 
     /// Reports a fresh bank feed (event time `BANK_FEED_AGE_SEC` ago) through the control plane.
@@ -244,7 +244,7 @@ impl DemoSession {
     pub async fn send(&self, envelope: &Value) -> anyhow::Result<DecisionResponse> {
         let payload = Bytes::from(serde_json::to_vec(envelope)?);
         let bytes = self.client.request(payload).await?;
-        serde_json::from_slice(&bytes).context("the server answered invalid JSON")
+        serde_json::from_slice(&bytes).context("the server returned invalid JSON")
     }
 
     fn with_rollback() -> CertificateOptions {
@@ -263,7 +263,7 @@ impl DemoSession {
             Prepared::Raw(bytes) => {
                 let answer = self.client.send_raw(bytes, StreamEnding::Finish).await?;
                 let response =
-                    serde_json::from_slice(&answer).context("the server answered invalid JSON")?;
+                    serde_json::from_slice(&answer).context("the server returned invalid JSON")?;
                 (response, None)
             }
         };
