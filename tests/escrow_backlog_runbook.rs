@@ -178,3 +178,236 @@ async fn execute_reverifies_key() {
     assert!(failed["failure"].as_str().unwrap_or("").contains("key"), "{failed}");
     assert_eq!(tool.count.load(Ordering::SeqCst), 0);
 }
+
+/// A policy that charges `pay_invoice` to the `AP` budget and escrows payments above 900.
+const BUDGET_POLICY: &str = r#"policyset finance v2:
+  domain finance
+  approvals required 2
+  approvals roles ["financemanager"]
+  approvals sod true
+  approvals expires_in 4h
+  escrow when action.name == "pay_invoice" and action.params.amount > 900
+
+axiom Fresh_bank_feed:
+  when action.name in ["pay_invoice", "refund"]
+  require source("bank").age_sec <= 30
+
+axiom Budget:
+  when action.name == "pay_invoice"
+  require action.params.amount + eps(1.00) <= budget.remaining("AP")
+  else shield("REQUIRE_APPROVAL")
+"#;
+
+const PAYMENT: &str = "942.46";
+
+fn decimal(text: &str) -> rust_decimal::Decimal {
+    text.parse().expect("decimal")
+}
+
+/// Publishes `BUDGET_POLICY` and an `AP` budget of `limit` for the day.
+async fn with_budget(test_node: &TestNode, limit: &str) {
+    test_node.node.publish_policy_directly(TENANT, BUDGET_POLICY, "bootstrap").expect("publish budget policy");
+    let definition = axiom_engine::shard::BudgetDefinition {
+        code: "AP".to_owned(),
+        scope: axiom_engine::shard::BudgetScope::Tenant,
+        limit: decimal(limit),
+        period_ms: 86_400_000,
+    };
+    test_node.node.set_budget(TENANT, definition).await.expect("define budget");
+}
+
+async fn ap_remaining(test_node: &TestNode) -> rust_decimal::Decimal {
+    let read = test_node.node.shards.budgets(TENANT, ACTOR, vec!["AP".to_owned()], now_ms()).await.expect("read budgets");
+    read[0].remaining.expect("AP is defined")
+}
+
+/// Adds alice and bob to the approver pool of `$app`.
+macro_rules! add_approvers {
+    ($app:expr) => {{
+        let admin = token_for("admin-1", &["securityadmin"], TENANT);
+        for principal in ["alice", "bob"] {
+            let request = TestRequest::put().uri(&format!("/v1/approvers/{principal}")).insert_header(("Authorization", admin.clone())).set_json(json!({"roles": ["financemanager"]}));
+            let response = test::call_service($app, request.to_request()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }};
+}
+
+/// Opens an escrow from a real decision of `$intent` and approves it by quorum; returns its id.
+macro_rules! approved_escrow {
+    ($app:expr, $test_node:expr, $intent:expr) => {{
+        let response = decide($test_node, &$intent).await;
+        assert_eq!(response.verdict, Verdict::Escrow, "{response:?}");
+        let id = response.escrow.expect("escrow summary").escrow_id;
+        for subject in ["alice", "bob"] {
+            let token = token_for(subject, &["approver"], TENANT);
+            let request = TestRequest::post().uri(&format!("/v1/escrow/{id}/approve")).insert_header(("Authorization", token));
+            let response = test::call_service($app, request.to_request()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        id
+    }};
+}
+
+/// Reads the stored escrow `$id` as JSON.
+macro_rules! escrow_json {
+    ($app:expr, $id:expr) => {{
+        let sre = token_for("sre-1", &["sre"], TENANT);
+        let request = TestRequest::get().uri(&format!("/v1/escrow/{}", $id)).insert_header(("Authorization", sre));
+        let body: Value = test::call_and_read_body_json($app, request.to_request()).await;
+        body
+    }};
+}
+
+fn execute_request(id: &str) -> TestRequest {
+    let alice = token_for("alice", &["approver"], TENANT);
+    TestRequest::post().uri(&format!("/v1/escrow/{id}/execute")).insert_header(("Authorization", alice))
+}
+
+#[actix_rt::test]
+async fn execute_spends_budget_once() {
+    // Goal: executed escrows are charged to the live budget and cannot overspend it. Method:
+    // three approved payments of 942.46 against 1570.77 remaining, executed one by one.
+    let tool = start_tool(200);
+    let test_node = start_node(&["--tool-url", &tool.url]);
+    with_budget(&test_node, "1570.77").await;
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(approved_escrow!(&app, &test_node, intent(ACTOR, "pay_invoice", PAYMENT)));
+    }
+    assert_eq!(ap_remaining(&test_node).await, decimal("1570.77"), "escrowed decisions reserve nothing");
+
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let response = test::call_service(&app, execute_request(id).to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = serde_json::from_slice(&test::read_body(response).await).expect("json");
+        statuses.push(body["status"].as_str().unwrap_or_default().to_owned());
+        if body["status"] == "FAILED" {
+            let failure = body["failure"].as_str().unwrap_or_default();
+            assert!(failure.contains("Budget") || failure.contains("`AP`"), "{failure}");
+        }
+    }
+    assert_eq!(statuses, ["EXECUTED", "FAILED", "FAILED"]);
+    assert_eq!(tool.count.load(Ordering::SeqCst), 1, "only the payment that fits reaches the tool");
+    assert_eq!(ap_remaining(&test_node).await, decimal("628.31"));
+
+    // The spend is stored, so the shard recovers it after a restart.
+    let rows: Vec<(String, String, Value)> = test_node.node.store.budgets().list_all(1_000).expect("budget rows");
+    let spends: Vec<&Value> = rows.iter().filter(|(tenant, id, _)| tenant == TENANT && !id.starts_with("def/")).map(|(_, _, value)| value).collect();
+    assert_eq!(spends.len(), 1, "{rows:?}");
+    assert_eq!(spends[0]["amount"], PAYMENT, "{rows:?}");
+}
+
+#[actix_rt::test]
+async fn concurrent_executions_never_overspend() {
+    // Goal: two executions racing for the same budget cannot both spend it. Method: three
+    // approved payments that fit once, executed concurrently on one app.
+    let tool = start_tool(200);
+    let test_node = start_node(&["--tool-url", &tool.url]);
+    with_budget(&test_node, "1570.77").await;
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(approved_escrow!(&app, &test_node, intent(ACTOR, "pay_invoice", PAYMENT)));
+    }
+
+    let executions = ids.iter().map(|id| test::call_and_read_body(&app, execute_request(id).to_request()));
+    let bodies = futures::future::join_all(executions).await;
+    let statuses: Vec<Value> = bodies.iter().map(|body| serde_json::from_slice::<Value>(body).expect("json")["status"].clone()).collect();
+    for body in &bodies {
+        let body: Value = serde_json::from_slice(body).expect("json");
+        if body["status"] == "FAILED" {
+            let failure = body["failure"].as_str().unwrap_or_default();
+            assert!(failure.contains("budget `AP`") || failure.contains("Budget"), "{failure}");
+        }
+    }
+    let executed = statuses.iter().filter(|status| **status == "EXECUTED").count();
+    assert_eq!(executed, 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|status| **status == "FAILED").count(), 2, "{statuses:?}");
+    assert_eq!(tool.count.load(Ordering::SeqCst), 1);
+    assert_eq!(ap_remaining(&test_node).await, decimal("628.31"));
+}
+
+#[actix_rt::test]
+async fn rolled_back_execution_releases_budget() {
+    // Goal: an execution the tool rejects and the rollback plan compensates gives its
+    // reservation back. Method: a tool that fails the execute call and accepts compensation.
+    let tool = start_tool_with(500, 200);
+    let test_node = start_node(&["--tool-url", &tool.url]);
+    with_budget(&test_node, "1570.77").await;
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+    let id = approved_escrow!(&app, &test_node, intent(ACTOR, "pay_invoice", PAYMENT));
+
+    let body: Value = test::call_and_read_body_json(&app, execute_request(&id).to_request()).await;
+    assert_eq!(body["status"], "ROLLED_BACK", "{body}");
+    assert_eq!(tool.count.load(Ordering::SeqCst), 2, "one execute call and one compensating step");
+    assert_eq!(ap_remaining(&test_node).await, decimal("1570.77"));
+}
+
+#[actix_rt::test]
+async fn stale_feed_keeps_escrow_approved() {
+    // Goal: a briefly stale source or degraded mode leaves an approved escrow APPROVED, so it
+    // executes once the condition clears. Method: an intent allowing 1 s of staleness, a
+    // wait past it, then a fresh feed event; then degraded mode on and off.
+    let tool = start_tool(200);
+    let test_node = start_node(&["--tool-url", &tool.url]);
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+    bank_feed(&test_node.node, 0);
+    let mut refund = intent(ACTOR, "refund", "15000.00");
+    refund["data_requirements"]["max_staleness_sec"] = json!(1);
+    let id = approved_escrow!(&app, &test_node, refund);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    let response = test::call_service(&app, execute_request(&id).to_request()).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = serde_json::from_slice(&test::read_body(response).await).expect("json");
+    assert!(body["message"].as_str().unwrap_or_default().contains("`bank`"), "{body}");
+    assert_eq!(escrow_json!(&app, &id)["status"], "APPROVED");
+    assert_eq!(tool.count.load(Ordering::SeqCst), 0);
+
+    bank_feed(&test_node.node, 0);
+    let platform_sre = token_for("sre-1", &["sre"], "*");
+    for (degraded, want) in [(true, StatusCode::SERVICE_UNAVAILABLE), (false, StatusCode::OK)] {
+        let settings = TestRequest::patch().uri("/v1/settings").insert_header(("Authorization", platform_sre.clone())).set_json(json!({"DEGRADED_NO_ALLOW": degraded, "reason": "drill"}));
+        assert_eq!(test::call_service(&app, settings.to_request()).await.status(), StatusCode::OK);
+        let response = test::call_service(&app, execute_request(&id).to_request()).await;
+        assert_eq!(response.status(), want, "degraded mode {degraded}");
+        if degraded {
+            assert_eq!(escrow_json!(&app, &id)["status"], "APPROVED");
+        }
+    }
+    assert_eq!(escrow_json!(&app, &id)["status"], "EXECUTED");
+    assert_eq!(tool.count.load(Ordering::SeqCst), 1);
+}
+
+#[actix_rt::test]
+async fn execute_checks_quorum_before_tool() {
+    // Goal: the escrow's state is checked before the tool configuration. Method: a node
+    // without TOOL_URL returns 409 before the quorum, and 503 only once it is reached.
+    let test_node = start_node(&[]);
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+    let response = decide(&test_node, &intent(ACTOR, "refund", "15000.00")).await;
+    let id = response.escrow.expect("escrow summary").escrow_id;
+
+    let early = test::call_service(&app, execute_request(&id).to_request()).await;
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+    let body: Value = serde_json::from_slice(&test::read_body(early).await).expect("json");
+    assert!(body["message"].as_str().unwrap_or_default().contains("approvals"), "{body}");
+
+    for subject in ["alice", "bob"] {
+        let token = token_for(subject, &["approver"], TENANT);
+        let request = TestRequest::post().uri(&format!("/v1/escrow/{id}/approve")).insert_header(("Authorization", token));
+        assert_eq!(test::call_service(&app, request.to_request()).await.status(), StatusCode::OK);
+    }
+    let no_tool = test::call_service(&app, execute_request(&id).to_request()).await;
+    assert_eq!(no_tool.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(escrow_json!(&app, &id)["status"], "APPROVED");
+}

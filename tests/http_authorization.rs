@@ -76,6 +76,7 @@ fn fresh_incident(node: &TestNode, tenant: &str) -> String {
         actor_id: "bot-1".to_owned(),
         reason_code: ReasonCode::BadSignature,
         window_start_ms: WINDOW.fetch_add(1, Ordering::Relaxed),
+        kid: None,
     };
     record_incident(&node.node, &opening).expect("record incident").id
 }

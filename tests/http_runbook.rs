@@ -89,6 +89,7 @@ async fn key_leak_and_replay_procedure() {
     assert_eq!(incidents.len(), 1, "replays are deduplicated into one incident: {incidents:?}");
     let incident = &incidents[0];
     assert_eq!(incident["actor_id"], "bot-1");
+    assert_eq!(incident["kid"], kid.as_str(), "the incident names the replayed key");
     assert_eq!(incident["status"], "OPEN");
     assert!(incident["count"].as_u64().unwrap_or(0) >= 4, "count {}", incident["count"]);
     let (_, bad_signature) = call_json!(&app, TestRequest::get().uri("/v1/incidents?reason_code=BAD_SIGNATURE").insert_header(("Authorization", admin.clone())));
@@ -107,6 +108,18 @@ async fn key_leak_and_replay_procedure() {
     assert_eq!(revoked["status"], "revoked");
     let (_, after_revoke) = call_json!(&app, decide(&envelope(&agent)));
     assert_eq!(after_revoke["reason_code"], "KEY_INVALID", "{after_revoke}");
+
+    // Revoking again is idempotent, so a repeated runbook script succeeds: 200 and the
+    // record unchanged.
+    let (status, again) = call_json!(&app, TestRequest::patch().uri(&format!("/v1/keys/{kid}")).insert_header(("Authorization", admin.clone())).set_json(json!({"status": "revoked"})));
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, revoked);
+
+    // The request signed with the revoked key opened a KEY_INVALID incident naming that key.
+    let (_, key_invalid) = call_json!(&app, TestRequest::get().uri("/v1/incidents?reason_code=KEY_INVALID").insert_header(("Authorization", admin.clone())));
+    let key_invalid = key_invalid.as_array().cloned().unwrap_or_default();
+    assert_eq!(key_invalid.len(), 1, "{key_invalid:?}");
+    assert_eq!(key_invalid[0]["kid"], kid.as_str());
 
     // Runbook: rotate to new key material; the new key signs again.
     let rotated = AgentKey::generate();

@@ -28,6 +28,10 @@ pub struct IncidentOpening {
     pub reason_code: ReasonCode,
     /// Start of the deduplication window, Unix milliseconds.
     pub window_start_ms: i64,
+    /// Key id of the request that opened the incident, when the caller knows it. Not part of
+    /// the deduplication key, so repeats signed with other keys count into the same incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +91,7 @@ impl IncidentTracker {
             actor_id: actor.to_owned(),
             reason_code,
             window_start_ms: now_ms,
+            kid: None,
         })
     }
 

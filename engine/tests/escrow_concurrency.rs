@@ -112,12 +112,6 @@ fn apply_with_retry(
 
 #[test]
 fn racing_approvals_and_executions_execute_once() {
-    let all_passed = Reverification {
-        key_active: true,
-        sources_fresh: true,
-        policy_passes: true,
-    };
-
     for round in 0..ROUNDS {
         let cell = Arc::new(CasCell {
             escrow: Mutex::new(open_escrow(3)),
@@ -139,7 +133,7 @@ fn racing_approvals_and_executions_execute_once() {
                     // for the claim on an APPROVED escrow.
                     barrier.wait();
                     let execution = apply_with_retry(&cell, |escrow| {
-                        escrow::begin_execute(escrow, &principal, all_passed, NOW_MS + 2)
+                        escrow::begin_execute(escrow, &principal, Reverification::Passed, NOW_MS + 2)
                     });
                     (approval.is_ok(), execution.map(|escrow| escrow.status))
                 })
@@ -186,17 +180,13 @@ fn execution_race_loser_rejected() {
         escrow: Mutex::new(open_escrow(1)),
     };
     let approver = approver(0);
-    let all_passed = Reverification {
-        key_active: true,
-        sources_fresh: true,
-        policy_passes: true,
-    };
+    let all_passed = Reverification::Passed;
     apply_with_retry(&cell, |escrow| escrow::approve(escrow, &approver, NOW_MS + 1))
         .expect("approval");
 
     let stale = cell.read();
-    let winner = escrow::begin_execute(&stale, &approver, all_passed, NOW_MS + 2).expect("claim");
-    let loser = escrow::begin_execute(&stale, &approver, all_passed, NOW_MS + 2).expect("claim");
+    let winner = escrow::begin_execute(&stale, &approver, all_passed.clone(), NOW_MS + 2).expect("claim");
+    let loser = escrow::begin_execute(&stale, &approver, all_passed.clone(), NOW_MS + 2).expect("claim");
     assert!(matches!(cell.compare_and_set(stale.version, winner), CasOutcome::Stored));
     assert!(matches!(
         cell.compare_and_set(stale.version, loser),

@@ -12,7 +12,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use axiom_engine::escrow::{
-    self, Escrow, EscrowError, EscrowStatus, ExecutionOutcome, NewEscrow, Principal,
+    self, Escrow, EscrowError, EscrowStatus, ExecutionOutcome, NewEscrow, PendingCause, Principal,
     Reverification,
 };
 use axiom_engine::model::{Intent, RollbackPlan};
@@ -74,16 +74,18 @@ enum Operation {
 
 fn operation_strategy() -> impl Strategy<Value = Operation> {
     let principal = 0..principals().len();
-    let reverification = (
-        prop::bool::weighted(0.85),
-        prop::bool::weighted(0.85),
-        prop::bool::weighted(0.85),
-    )
-        .prop_map(|(key_active, sources_fresh, policy_passes)| Reverification {
-            key_active,
-            sources_fresh,
-            policy_passes,
-        });
+    let reverification = prop_oneof![
+        6 => Just(Reverification::Passed),
+        1 => Just(Reverification::Failed { reason: "signing key is no longer active".to_owned() }),
+        1 => Just(Reverification::Pending {
+            cause: PendingCause::StateNotFresh,
+            reason: "required source `bank` is stale".to_owned(),
+        }),
+        1 => Just(Reverification::Pending {
+            cause: PendingCause::Unavailable,
+            reason: "the verifier is unavailable".to_owned(),
+        }),
+    ];
     prop_oneof![
         6 => principal.clone().prop_map(Operation::Approve),
         1 => principal.clone().prop_map(Operation::Cancel),
@@ -109,6 +111,7 @@ enum Rejection {
     QuorumNotReached,
     NoRollbackPlan,
     NeverExecuted,
+    ReverificationPending,
 }
 
 fn rejection_of(error: &EscrowError) -> Rejection {
@@ -123,6 +126,7 @@ fn rejection_of(error: &EscrowError) -> Rejection {
         EscrowError::QuorumNotReached { .. } => Rejection::QuorumNotReached,
         EscrowError::NoRollbackPlan { .. } => Rejection::NoRollbackPlan,
         EscrowError::NeverExecuted { .. } => Rejection::NeverExecuted,
+        EscrowError::ReverificationPending { .. } => Rejection::ReverificationPending,
         other => panic!("unexpected error kind in the model test: {other}"),
     }
 }
@@ -228,11 +232,13 @@ impl Model {
                 if !Self::may_operate(p) {
                     return Some(Rejection::MissingRole);
                 }
-                if reverification.key_active && reverification.sources_fresh && reverification.policy_passes {
-                    self.execution_started = true;
-                    self.status = Executing;
-                } else {
-                    self.status = Failed;
+                match reverification {
+                    Reverification::Passed => {
+                        self.execution_started = true;
+                        self.status = Executing;
+                    }
+                    Reverification::Failed { .. } => self.status = Failed,
+                    Reverification::Pending { .. } => return Some(Rejection::ReverificationPending),
                 }
                 None
             }
@@ -309,7 +315,7 @@ fn run(escrow: &Escrow, operation: &Operation, principals: &[Principal], now_ms:
         Operation::Cancel(p) => escrow::cancel(escrow, principal(p), now_ms, "withdrawn"),
         Operation::Expire => escrow::expire(escrow, now_ms),
         Operation::BeginExecute(p, reverification) => {
-            escrow::begin_execute(escrow, principal(p), *reverification, now_ms)
+            escrow::begin_execute(escrow, principal(p), reverification.clone(), now_ms)
         }
         Operation::RecordExecution(succeeded) => {
             let outcome = if *succeeded {

@@ -161,11 +161,7 @@ fn executing_escrow(steps: Vec<Value>) -> Escrow {
     })
     .expect("valid escrow");
     let approved = escrow::approve(&pending, &approver(), NOW_MS + 1).expect("approve");
-    let passed = Reverification {
-        key_active: true,
-        sources_fresh: true,
-        policy_passes: true,
-    };
+    let passed = Reverification::Passed;
     escrow::begin_execute(&approved, &approver(), passed, NOW_MS + 2).expect("claim")
 }
 

@@ -10,15 +10,16 @@ use crate::http::error::ApiError;
 use crate::http::roles::Permission;
 use crate::http::unix_now_ms;
 use crate::http::workflow::{concurrent_change, engine_principal, error_response, escrow_error, internal};
-use crate::node::upstream::Upstream;
+use crate::node::upstream::{ExecutionReport, Upstream};
 use crate::node::workflow::{APPROVER_POOL_ROLES_MAX, ESCROW_SCAN_ROWS_MAX};
 use crate::node::Node;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use axiom_engine::escrow::{self, Escrow, EscrowStatus, Reverification};
+use axiom_engine::escrow::{self, Escrow, EscrowError, EscrowStatus, PendingCause, Reverification};
 use axiom_engine::decision::{compose, findings_from_evaluation, CompositionInput, DeferBudget, PolicyStep, StateCheck};
 use axiom_engine::model::{DecisionResponse, Verdict};
-use axiom_engine::policy::{Facts, SourceReading};
+use axiom_engine::policy::{AxiomOutcome, Facts, SourceReading};
+use axiom_engine::shard::{BudgetReservation, ReserveOutcome};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -190,8 +191,14 @@ pub async fn cancel(
     }
 }
 
-/// `POST /v1/escrow/{id}/execute`: re-verifies, claims the execution, calls the tool with the
-/// engine-signed receipt of the escrowed decision, and stores the outcome.
+/// `POST /v1/escrow/{id}/execute`: checks the escrow's state first, re-verifies it against the
+/// live state, reserves the escrowed amount from the live budgets, claims the execution, calls
+/// the tool with the engine-signed receipt of the escrowed decision, and stores the outcome.
+///
+/// A condition that can clear by itself leaves the escrow `APPROVED`, with 409 for a stale or
+/// unknown source and 503 for an unavailable verifier or shard or for degraded mode. A
+/// permanent one (key unusable, policy now violated, budget short) stores `FAILED` and returns
+/// 200 with the escrow.
 pub async fn execute(
     node: web::Data<Node>,
     principal: Principal,
@@ -199,6 +206,13 @@ pub async fn execute(
     query: web::Query<TenantQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = principal.authorize(Permission::ExecuteEscrows, "execute escrows", query.tenant.as_deref())?;
+    let now_ms = unix_now_ms();
+    let current = load(&node, &tenant, &id, now_ms)?;
+    let by = engine_principal(&principal, &tenant, node.workflow.approver_roles(&tenant, &principal.subject));
+    if let Err(error) = escrow::check_execute(&current, &by, now_ms) {
+        return Ok(escrow_error(&error));
+    }
+
     let Some(tool_url) = node.config.tool_url.clone() else {
         return Err(ApiError::Unavailable(
             "no tool upstream is configured: set TOOL_URL to execute escrows".to_owned(),
@@ -207,37 +221,55 @@ pub async fn execute(
     let upstream = Upstream::new(&tool_url, node.config.upstream_timeout_ms)
         .map_err(|error| ApiError::Unavailable(error.to_string()))?;
 
-    let now_ms = unix_now_ms();
-    let current = load(&node, &tenant, &id, now_ms)?;
-    let by = engine_principal(&principal, &tenant, node.workflow.approver_roles(&tenant, &principal.subject));
-    if current.status != EscrowStatus::Approved {
-        // The state machine gives the precise error without the cost of re-verification.
-        let error = escrow::begin_execute(&current, &by, Reverification { key_active: false, sources_fresh: false, policy_passes: false }, now_ms);
-        return Ok(match error {
-            Err(error) => escrow_error(&error),
-            Ok(_) => error_response(StatusCode::CONFLICT, "conflict", "escrow is not APPROVED".to_owned()),
-        });
-    }
+    // One execution attempt per escrow at a time on this node, so a repeated request cannot
+    // reserve the budget a second time while the first one is still deciding.
+    let Some(_attempt) = node.workflow.begin_execution_attempt(&tenant, &current.escrow_id) else {
+        return Ok(error_response(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("escrow `{}` is being executed by another request; read it again", current.escrow_id),
+        ));
+    };
 
-    let reverification = reverify(&node, &current, now_ms).await;
+    let (reverification, reserved) = reverify_and_reserve(&node, &current, now_ms).await;
     let claimed = match escrow::begin_execute(&current, &by, reverification, now_ms) {
         Ok(next) => next,
-        Err(error) => return Ok(escrow_error(&error)),
+        Err(error) => {
+            release_reserved(&node, &current, reserved, now_ms).await;
+            if let EscrowError::ReverificationPending { reason, .. } = &error {
+                tracing::warn!(escrow_id = %current.escrow_id, %tenant, %reason, "escrow stays APPROVED until re-verification can pass");
+            }
+            return Ok(escrow_error(&error));
+        }
     };
-    let claimed = match node.store_escrow_transition(&current, &claimed).map_err(internal)? {
-        Ok(stored) => stored,
-        Err(_) => return Ok(concurrent_change("escrow", &current.escrow_id)),
+    let claimed = match node.store_escrow_transition(&current, &claimed) {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(_)) => {
+            release_reserved(&node, &current, reserved, now_ms).await;
+            return Ok(concurrent_change("escrow", &current.escrow_id));
+        }
+        Err(error) => {
+            release_reserved(&node, &current, reserved, now_ms).await;
+            return Err(internal(error));
+        }
     };
     if claimed.status != EscrowStatus::Executing {
         tracing::warn!(escrow_id = %claimed.escrow_id, failure = ?claimed.failure, "escrow re-verification failed");
         return Ok(HttpResponse::Ok().json(claimed));
     }
 
+    // The claim's fsynced write also made the reservation durable, because fjall keeps one
+    // journal for every keyspace; only now does the action go upstream.
     let receipt = recorded_receipt(&node, &claimed);
     let report = upstream
         .execute(&claimed, receipt.as_ref())
         .await
         .map_err(internal)?;
+    if matches!(report, ExecutionReport::RolledBack { .. }) {
+        // Every compensating step succeeded, so the action left nothing to pay for. A FAILED
+        // execution keeps its reservation, because the action may have taken effect.
+        release_reserved(&node, &claimed, reserved, now_ms).await;
+    }
     let finished = report
         .apply(&claimed, &by, unix_now_ms())
         .map_err(internal)?;
@@ -286,83 +318,202 @@ fn recorded_receipt(node: &Node, escrow: &Escrow) -> Option<axiom_engine::model:
     response.receipt
 }
 
-/// Checks, at execution time, that the key is still usable, the required sources are fresh,
-/// and the current policy still passes apart from its escrow condition.
-async fn reverify(node: &Node, escrow: &Escrow, now_ms: i64) -> Reverification {
+/// Times re-verification is run again when the budget changed between its read and the
+/// reservation, before the execution is answered as unavailable; concurrent spends of one
+/// budget rarely collide more than a few times in a row.
+const BUDGET_RACE_RETRIES_MAX: usize = 3;
+
+/// Re-verifies an escrow and, when every check passed, reserves the escrowed amount in the
+/// tenant's shard. Returns the finding and the reservations made (empty unless it passed).
+///
+/// Each reservation holds only if the budget still has the remaining amount the policy was
+/// evaluated with, so a margin such as `eps(1.00)` cannot be overrun by a concurrent spend.
+/// When the budget changed in between, re-verification runs again with the new amount.
+async fn reverify_and_reserve(node: &Node, escrow: &Escrow, now_ms: i64) -> (Reverification, Vec<BudgetReservation>) {
+    for _ in 0..=BUDGET_RACE_RETRIES_MAX {
+        let (reservations, budgets) = match reverify(node, escrow, now_ms).await {
+            Ok(checked) => checked,
+            Err(stopped) => return (stopped, Vec::new()),
+        };
+        let reservations: Vec<BudgetReservation> = reservations
+            .into_iter()
+            .map(|mut reservation| {
+                reservation.expected_remaining = budgets.get(&reservation.code).copied();
+                reservation
+            })
+            .collect();
+
+        let outcome = node
+            .shards
+            .reserve(&escrow.tenant, &escrow.intent.actor.id, reservations.clone(), now_ms)
+            .await;
+        match outcome {
+            ReserveOutcome::Reserved => return (Reverification::Passed, reservations),
+            ReserveOutcome::BudgetExhausted { code, remaining } => {
+                let amount = escrowed_amount(&reservations, &code);
+                if remaining >= amount {
+                    tracing::debug!(escrow_id = %escrow.escrow_id, %code, %remaining, "budget changed during re-verification; verifying again");
+                    continue;
+                }
+                let reason = format!("budget `{code}` has {remaining} remaining, less than the escrowed amount {amount}");
+                return (Reverification::Failed { reason }, Vec::new());
+            }
+            ReserveOutcome::InvalidReservation { code, detail } => {
+                let reason = format!("budget `{code}` cannot be reserved: {detail}");
+                return (Reverification::Failed { reason }, Vec::new());
+            }
+            ReserveOutcome::Unavailable { detail } => {
+                let reason = format!("the budget could not be reserved: {detail}");
+                return (pending(PendingCause::Unavailable, reason), Vec::new());
+            }
+        }
+    }
+    let reason = "the budget changed during every re-verification attempt; retry".to_owned();
+    (pending(PendingCause::Unavailable, reason), Vec::new())
+}
+
+fn escrowed_amount(reservations: &[BudgetReservation], code: &str) -> Decimal {
+    reservations
+        .iter()
+        .filter(|reservation| reservation.code == code)
+        .map(|reservation| reservation.amount)
+        .sum()
+}
+
+fn pending(cause: PendingCause, reason: String) -> Reverification {
+    Reverification::Pending { cause, reason }
+}
+
+fn failed(reason: String) -> Reverification {
+    Reverification::Failed { reason }
+}
+
+/// Gives back a reservation of an execution that did not happen or was compensated. A release
+/// that fails leaves the amount spent, which can only make the budget stricter.
+async fn release_reserved(node: &Node, escrow: &Escrow, reserved: Vec<BudgetReservation>, reserved_at_ms: i64) {
+    if reserved.is_empty() {
+        return;
+    }
+    let released = node
+        .shards
+        .release(&escrow.tenant, &escrow.intent.actor.id, reserved, reserved_at_ms, unix_now_ms())
+        .await;
+    match released {
+        Ok(amount) => tracing::info!(escrow_id = %escrow.escrow_id, tenant = %escrow.tenant, %amount, "escrow budget reservation released"),
+        Err(error) => tracing::warn!(escrow_id = %escrow.escrow_id, tenant = %escrow.tenant, %error, "escrow budget reservation not released; the amount stays spent"),
+    }
+}
+
+/// Checks at execution time, in this order: the key is still usable, the sources are known
+/// and fresh, and degraded mode is off. Then the current policy must still allow the action
+/// with the live remaining budgets, apart from its escrow condition. Returns the amounts the
+/// action must reserve with the remaining budgets it was checked against, or the first
+/// problem found.
+async fn reverify(
+    node: &Node,
+    escrow: &Escrow,
+    now_ms: i64,
+) -> Result<(Vec<BudgetReservation>, BTreeMap<String, Decimal>), Reverification> {
     let intent = &escrow.intent;
     let tenant = escrow.tenant.as_str();
     let domain = intent.target.domain.as_str();
-    let key_active = node
-        .keys
-        .authorize(&escrow.key_id, tenant, &intent.actor.id, now_ms)
-        .is_ok();
+    if let Err(rejection) = node.keys.authorize(&escrow.key_id, tenant, &intent.actor.id, now_ms) {
+        return Err(failed(format!("signing key `{}` is no longer usable: {rejection}", escrow.key_id)));
+    }
 
     let max_age = Decimal::from(intent.data_requirements.max_staleness_sec);
-    let sources_fresh = intent.data_requirements.required_sources.iter().all(|name| {
-        node.sources
-            .view(tenant, domain, name, now_ms)
-            .is_some_and(|view| view.age_sec <= max_age)
-    });
-
-    let policy_passes = match node.policies.current(tenant, domain) {
-        None => false,
-        Some(policy) => {
-            let mut sources = BTreeMap::new();
-            let mut all_known = true;
-            for name in &policy.compiled.source_names {
-                match node.sources.view(tenant, domain, name, now_ms) {
-                    Some(view) => {
-                        sources.insert(name.clone(), SourceReading { age_sec: view.age_sec, lag_sec: view.lag_sec, health_score: view.health_score });
-                    }
-                    None => all_known = false,
-                }
+    for name in &intent.data_requirements.required_sources {
+        match node.sources.view(tenant, domain, name, now_ms) {
+            None => {
+                return Err(pending(PendingCause::StateNotFresh, format!("required source `{name}` has never reported")));
             }
-            let facts = Facts {
-                intent: Arc::new(intent.clone()),
-                key: axiom_engine::policy::Principal { kid: escrow.key_id.clone(), tenant: tenant.to_owned() },
-                sources,
-                budgets: recorded_budgets(node, escrow),
-            };
-            match node.solver.evaluate(Arc::clone(&policy.compiled), facts).await {
-                Ok(evaluation) if all_known => {
-                    let mut findings = findings_from_evaluation(&evaluation);
-                    findings.escrow_matched = false;
-                    let composed = compose(&CompositionInput {
-                        state: StateCheck::Fresh,
-                        policy: PolicyStep::Evaluated(findings),
-                        // Only the policy is judged here; the rollback rule applied when
-                        // the escrow was opened.
-                        side_effects: false,
-                        rollback_usable: escrow.has_usable_rollback_plan(),
-                        degraded: node.settings.snapshot().degraded_no_allow,
-                        defer_budget: DeferBudget { remaining_ms: 0 },
-                    });
-                    composed.verdict == Verdict::Allow
-                }
-                Ok(_) => false,
-                Err(error) => {
-                    tracing::warn!(escrow_id = %escrow.escrow_id, %error, "policy re-verification could not run");
-                    false
-                }
+            Some(view) if view.age_sec > max_age => {
+                let reason = format!(
+                    "required source `{name}` is {} s old, above max_staleness_sec {max_age}",
+                    view.age_sec.round_dp(1)
+                );
+                return Err(pending(PendingCause::StateNotFresh, reason));
+            }
+            Some(_) => {}
+        }
+    }
+
+    let Some(policy) = node.policies.current(tenant, domain) else {
+        return Err(failed(format!("tenant `{tenant}` has no published policy for domain `{domain}` any more")));
+    };
+    let mut sources = BTreeMap::new();
+    for name in &policy.compiled.source_names {
+        let Some(view) = node.sources.view(tenant, domain, name, now_ms) else {
+            return Err(pending(PendingCause::StateNotFresh, format!("source `{name}` read by the policy has never reported")));
+        };
+        sources.insert(name.clone(), SourceReading { age_sec: view.age_sec, lag_sec: view.lag_sec, health_score: view.health_score });
+    }
+    if node.settings.snapshot().degraded_no_allow {
+        return Err(pending(PendingCause::Unavailable, "degraded mode is on (DEGRADED_NO_ALLOW), so no action is executed".to_owned()));
+    }
+
+    let codes: Vec<String> = policy.compiled.budget_codes.iter().cloned().collect();
+    let budgets: BTreeMap<String, Decimal> = if codes.is_empty() {
+        BTreeMap::new()
+    } else {
+        match node.shards.budgets(tenant, &intent.actor.id, codes, now_ms).await {
+            Ok(read) => read
+                .into_iter()
+                .filter_map(|budget| budget.remaining.map(|remaining| (budget.code, remaining)))
+                .collect(),
+            Err(error) => {
+                return Err(pending(PendingCause::Unavailable, format!("the live budgets could not be read: {error}")));
             }
         }
     };
-    Reverification { key_active, sources_fresh, policy_passes }
-}
 
-/// Returns the remaining budgets recorded with the escrowed decision.
-// TODO: read the live remaining budgets from the shard; the shard set exposes no read yet, so
-// a budget spent since the escrow opened is not seen by re-verification.
-fn recorded_budgets(node: &Node, escrow: &Escrow) -> BTreeMap<String, Decimal> {
-    let Some(record) = node.store.audit_record(&escrow.decision_id).ok().flatten() else {
-        return BTreeMap::new();
+    let facts = Facts {
+        intent: Arc::new(intent.clone()),
+        key: axiom_engine::policy::Principal { kid: escrow.key_id.clone(), tenant: tenant.to_owned() },
+        sources,
+        budgets: budgets.clone(),
     };
-    serde_json::from_value::<Option<crate::node::decide::RecordedInputs>>(record.decision.facts)
-        .ok()
-        .flatten()
-        .and_then(|inputs| inputs.facts)
-        .map(|facts| facts.budgets)
-        .unwrap_or_default()
+    let evaluation = match node.solver.evaluate(Arc::clone(&policy.compiled), facts).await {
+        Ok(evaluation) => evaluation,
+        Err(error) => {
+            tracing::warn!(escrow_id = %escrow.escrow_id, %error, "policy re-verification could not run");
+            return Err(pending(PendingCause::Unavailable, format!("the verifier is unavailable: {error}")));
+        }
+    };
+    if evaluation.axioms.iter().any(|axiom| axiom.outcome == AxiomOutcome::Timeout) {
+        return Err(pending(PendingCause::Unavailable, "the proof timed out (SMT_TIMEOUT_MS)".to_owned()));
+    }
+
+    let mut findings = findings_from_evaluation(&evaluation);
+    findings.escrow_matched = false;
+    let composed = compose(&CompositionInput {
+        state: StateCheck::Fresh,
+        policy: PolicyStep::Evaluated(findings),
+        // Only the policy is judged here; the rollback rule applied when the escrow was opened,
+        // and degraded mode was checked above.
+        side_effects: false,
+        rollback_usable: escrow.has_usable_rollback_plan(),
+        degraded: false,
+        defer_budget: DeferBudget { remaining_ms: 0 },
+    });
+    // NOTE: only an ALLOW passes, so an escrow opened as UNCERTAIN or SMT_NON_FORMAL fails
+    // here whenever the policy still gives the same finding, even though people approved it.
+    if composed.verdict != Verdict::Allow {
+        let detail = composed.detail.unwrap_or_default();
+        return Err(failed(format!(
+            "the current policy `{}` gives {} {} with the live state: {detail}",
+            policy.policy_set_id, composed.verdict, composed.reason_code
+        )));
+    }
+
+    let applicable: Vec<String> = evaluation
+        .axioms
+        .iter()
+        .filter(|axiom| axiom.outcome != AxiomOutcome::NotApplicable)
+        .map(|axiom| axiom.name.clone())
+        .collect();
+    let reservations = node.budget_reservations(intent, &policy, &applicable).map_err(failed)?;
+    Ok((reservations, budgets))
 }
 
 /// Body of `PUT /v1/approvers/{principal}`.

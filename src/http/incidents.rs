@@ -51,6 +51,11 @@ pub struct Incident {
     pub tenant: String,
     /// Actor id the requests claimed.
     pub actor_id: String,
+    /// Key id of the request that opened the incident: the certificate's kid once its
+    /// signature verified, or the registered key an unauthenticated request named. None when
+    /// no registered key was involved, and in incidents stored before the field existed.
+    #[serde(default)]
+    pub kid: Option<String>,
     /// Why.
     pub reason_code: ReasonCode,
     /// Handling status.
@@ -89,6 +94,7 @@ pub fn record_incident(node: &Node, opening: &IncidentOpening) -> Result<Inciden
         id: incident_id(opening),
         tenant: opening.tenant.clone(),
         actor_id: opening.actor_id.clone(),
+        kid: opening.kid.clone(),
         reason_code: opening.reason_code,
         status: IncidentStatus::Open,
         first_seen_ms: opening.window_start_ms,
@@ -100,7 +106,8 @@ pub fn record_incident(node: &Node, opening: &IncidentOpening) -> Result<Inciden
     node.metrics.observe_incident_opened(opening.reason_code);
     tracing::warn!(
         incident_id = %incident.id, tenant = %incident.tenant, actor_id = %incident.actor_id,
-        reason_code = %incident.reason_code, "security incident opened"
+        kid = incident.kid.as_deref().unwrap_or(""), reason_code = %incident.reason_code,
+        "security incident opened"
     );
     Ok(incident)
 }

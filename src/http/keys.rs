@@ -150,7 +150,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(&*record))
 }
 
-/// `PATCH /v1/keys/{kid}`: `{"status": "revoked"}` or `{"rotate_to": {…}}`.
+/// `PATCH /v1/keys/{kid}`: `{"status": "revoked"}` or `{"rotate_to": {…}}`. Revoking a key
+/// that is already revoked returns 200 with the unchanged record; rotating one returns 409.
 pub async fn patch(
     node: web::Data<Node>,
     principal: Principal,
@@ -164,7 +165,17 @@ pub async fn patch(
 
     match (&body.status, &body.rotate_to) {
         (Some(KeyStatus::Revoked), None) => {
-            let revoked = node.keys.revoke(&kid, now_ms).map_err(registry_error)?;
+            let revoked = match node.keys.revoke(&kid, now_ms) {
+                Ok(revoked) => revoked,
+                Err(RegistryError::AlreadyRevoked { .. }) => {
+                    // Revoking is idempotent, so runbook scripts can repeat it: the record is
+                    // returned unchanged, with its original `revoked_at`.
+                    tracing::info!(kid = %kid, tenant = %tenant, by = %principal.subject, "key already revoked; nothing changed");
+                    let unchanged = owned_key(&node, &tenant, &kid)?;
+                    return Ok(HttpResponse::Ok().json(&*unchanged));
+                }
+                Err(error) => return Err(registry_error(error)),
+            };
             tracing::warn!(kid = %kid, tenant = %tenant, by = %principal.subject, "key revoked");
             node.store.keys().put(&tenant, &kid, &*revoked)?;
             Ok(HttpResponse::Ok().json(&*revoked))

@@ -34,11 +34,15 @@ pub fn error_response(status: actix_web::http::StatusCode, code: &str, message: 
     HttpResponse::build(status).json(json!({"error": code, "message": message}))
 }
 
-/// Maps an escrow error: 403 for rights, 409 for state, 400 for invalid data.
+/// Maps an escrow error: 403 for rights, 409 for state (of the escrow or of the data it
+/// depends on), 503 for an unavailable component, 400 for invalid data.
 pub fn escrow_error(error: &EscrowError) -> HttpResponse {
     use actix_web::http::StatusCode;
     if error.is_forbidden() {
         return error_response(StatusCode::FORBIDDEN, "forbidden", error.to_string());
+    }
+    if error.is_unavailable() {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error.to_string());
     }
     if error.is_conflict() {
         return error_response(StatusCode::CONFLICT, "conflict", error.to_string());

@@ -13,7 +13,7 @@ use super::Node;
 use anyhow::{anyhow, Context};
 use axiom_engine::escrow::{self, Escrow, EscrowStatus};
 use axiom_storage::{CasOutcome, LogEntry};
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -158,6 +158,22 @@ pub struct WorkflowState {
     approvers: DashMap<(String, String), Vec<String>>,
     /// Creation time (Unix ms) of every `PENDING` escrow, by (tenant, escrow id).
     pending: Arc<DashMap<(String, String), i64>>,
+    /// Escrows with an execution request in progress on this node, by (tenant, escrow id).
+    /// Holds at most one entry per concurrent execute request.
+    executing: DashSet<(String, String)>,
+}
+
+/// An execution request in progress for one escrow; dropping it ends the attempt.
+#[derive(Debug)]
+pub struct ExecutionAttempt<'a> {
+    executing: &'a DashSet<(String, String)>,
+    key: (String, String),
+}
+
+impl Drop for ExecutionAttempt<'_> {
+    fn drop(&mut self) {
+        self.executing.remove(&self.key);
+    }
 }
 
 impl WorkflowState {
@@ -188,6 +204,19 @@ impl WorkflowState {
         } else {
             self.approvers.insert(key, roles);
         }
+    }
+
+    /// Marks an execution request for an escrow as in progress; returns None when another
+    /// request of this node is already executing it.
+    pub fn begin_execution_attempt(&self, tenant: &str, escrow_id: &str) -> Option<ExecutionAttempt<'_>> {
+        let key = (tenant.to_owned(), escrow_id.to_owned());
+        if !self.executing.insert(key.clone()) {
+            return None;
+        }
+        Some(ExecutionAttempt {
+            executing: &self.executing,
+            key,
+        })
     }
 
     /// Keeps the pending index in step with a stored escrow.

@@ -147,6 +147,12 @@ pub struct Tool {
 
 /// Starts the tool on a free port with a std thread, so it runs outside the actix runtime.
 pub fn start_tool(status: u16) -> Tool {
+    start_tool_with(status, status)
+}
+
+/// Starts a tool that responds with `execute_status` to the execute call and
+/// `compensate_status` to the compensating steps (requests to a path ending in `/compensate`).
+pub fn start_tool_with(execute_status: u16, compensate_status: u16) -> Tool {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tool");
     let url = format!("http://{}/tools/pay/execute", listener.local_addr().expect("addr"));
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -168,7 +174,9 @@ pub fn start_tool(status: u16) -> Tool {
                     if buffer.len() >= end + 4 + length { break; }
                 }
             }
-            seen.lock().expect("lock").push(String::from_utf8_lossy(&buffer).to_string());
+            let request = String::from_utf8_lossy(&buffer).to_string();
+            let status = if request.starts_with("POST /tools/pay/compensate ") { compensate_status } else { execute_status };
+            seen.lock().expect("lock").push(request);
             counter.fetch_add(1, Ordering::SeqCst);
             let _ = stream.write_all(format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
         }

@@ -1,6 +1,6 @@
 //! Errors of the escrow operations.
 
-use super::state::EscrowStatus;
+use super::state::{EscrowStatus, PendingCause};
 use std::fmt;
 
 /// The separation-of-duties rule that an approver broke.
@@ -23,9 +23,10 @@ impl fmt::Display for SodConflict {
 
 /// An escrow operation that was rejected; the escrow is unchanged.
 ///
-/// The variants fall in three groups, see [`EscrowError::is_forbidden`] and
-/// [`EscrowError::is_conflict`]: the principal may not do this (403), the escrow is in the
-/// wrong state for it (409), or the input is invalid (400).
+/// The variants fall in four groups, see [`EscrowError::is_forbidden`],
+/// [`EscrowError::is_conflict`] and [`EscrowError::is_unavailable`]. Either the principal may
+/// not do this (403), or the escrow or the data it depends on is in the wrong state for it
+/// (409), or a component it needs is unavailable (503), or the input is invalid (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EscrowError {
     /// The operation is not defined in the escrow's current status.
@@ -114,6 +115,18 @@ pub enum EscrowError {
         required: u32,
     },
 
+    /// Re-verification found a condition that can clear by itself (stale data, an unavailable
+    /// verifier); the escrow stays `APPROVED` and may be executed again later.
+    #[error("escrow `{escrow_id}` stays APPROVED because re-verification cannot pass yet: {reason}; execute it again once this clears")]
+    ReverificationPending {
+        /// Escrow id.
+        escrow_id: String,
+        /// Kind of the condition.
+        cause: PendingCause,
+        /// The problem found.
+        reason: String,
+    },
+
     /// A rollback was requested but the certificate carried no usable rollback plan.
     #[error("escrow `{escrow_id}` has no usable rollback plan")]
     NoRollbackPlan {
@@ -165,6 +178,21 @@ impl EscrowError {
                 | EscrowError::NoRollbackPlan { .. }
                 | EscrowError::NeverExecuted { .. }
                 | EscrowError::VersionExhausted { .. }
+                | EscrowError::ReverificationPending {
+                    cause: PendingCause::StateNotFresh,
+                    ..
+                }
+        )
+    }
+
+    /// Returns true when a component the operation needs is unavailable for now (HTTP 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            EscrowError::ReverificationPending {
+                cause: PendingCause::Unavailable,
+                ..
+            }
         )
     }
 }

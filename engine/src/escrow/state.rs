@@ -120,35 +120,37 @@ pub struct Transition {
     pub reason: String,
 }
 
-/// The result of the caller's re-verification just before execution.
-///
-/// The caller evaluates these against the current state: the key may have been revoked, a
-/// source may have gone stale, or a newer policy may forbid the action since it was escrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reverification {
-    /// The signing key is still registered, active and within its validity window.
-    pub key_active: bool,
-    /// Every required source is known and within `max_staleness_sec`.
-    pub sources_fresh: bool,
-    /// The current published policy passes for the intent, apart from its escrow condition.
-    pub policy_passes: bool,
+/// Finding of the caller's re-verification just before execution, against the live state.
+/// Since the action was escrowed, the key may have been revoked, a source may have gone
+/// stale, a newer policy may forbid the action, or the budget may no longer cover it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reverification {
+    /// Every check passed, and the escrowed amount is reserved from the live budgets.
+    Passed,
+    /// A condition that can clear without anyone changing the escrow. The escrow stays
+    /// `APPROVED`, so it can be executed once the condition clears.
+    Pending {
+        /// Kind of the condition.
+        cause: PendingCause,
+        /// The problem found, for example "required source `bank` is 45 s old".
+        reason: String,
+    },
+    /// A condition that does not clear by itself: the signing key is revoked or expired, the
+    /// current policy no longer allows the action, or the live budget no longer covers it.
+    /// The escrow becomes `FAILED`.
+    Failed {
+        /// The problem found.
+        reason: String,
+    },
 }
 
-impl Reverification {
-    /// Returns the reasons re-verification failed, empty when every check passed.
-    pub fn failures(&self) -> Vec<&'static str> {
-        let mut failures = Vec::new();
-        if !self.key_active {
-            failures.push("signing key is no longer active");
-        }
-        if !self.sources_fresh {
-            failures.push("a required source is stale or unknown");
-        }
-        if !self.policy_passes {
-            failures.push("the current policy no longer passes");
-        }
-        failures
-    }
+/// The kind of a condition that keeps an escrow `APPROVED` at execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingCause {
+    /// A required source is stale or unknown; it clears when its feed reports again.
+    StateNotFresh,
+    /// The verifier or a shard is unavailable, or degraded mode is on.
+    Unavailable,
 }
 
 /// Result of sending an action to the upstream tool.

@@ -118,18 +118,9 @@ pub fn expire(escrow: &Escrow, now_ms: i64) -> Result<Escrow, EscrowError> {
     Ok(next)
 }
 
-/// Claims the execution of an `APPROVED` escrow: `EXECUTING`, or `FAILED` when the caller's
-/// re-verification found a problem.
-///
-/// The caller sends the action upstream only when the returned status is `EXECUTING` and the
-/// compare-and-set of the returned version succeeded. An escrow that is already `EXECUTING`
-/// or `EXECUTED` is rejected, so an action runs at most once.
-pub fn begin_execute(
-    escrow: &Escrow,
-    by: &Principal,
-    reverification: Reverification,
-    now_ms: i64,
-) -> Result<Escrow, EscrowError> {
+/// Checks that `by` may execute the escrow now, before any re-verification: same tenant,
+/// `APPROVED` with its quorum, not expired, and an approver role or the requesting actor.
+pub fn check_execute(escrow: &Escrow, by: &Principal, now_ms: i64) -> Result<(), EscrowError> {
     check_tenant(escrow, by)?;
     if escrow.status == EscrowStatus::Pending {
         return Err(EscrowError::QuorumNotReached {
@@ -151,24 +142,50 @@ pub fn begin_execute(
             required: escrow.approvals_required,
         });
     }
+    Ok(())
+}
 
-    let mut next = bump_version(escrow)?;
-    let failures = reverification.failures();
-    if failures.is_empty() {
-        next.execution_started_at_ms = Some(now_ms);
-        change_status(
-            &mut next,
-            EscrowStatus::Executing,
-            &by.id,
-            now_ms,
-            "re-verification passed",
-        );
-    } else {
-        let reason = format!("re-verification failed: {}", failures.join("; "));
-        next.failure = Some(truncate_reason(&reason));
-        change_status(&mut next, EscrowStatus::Failed, &by.id, now_ms, &reason);
+/// Claims the execution of an `APPROVED` escrow after the caller's re-verification:
+/// `EXECUTING` when it passed, `FAILED` when it found a permanent problem, and an
+/// [`EscrowError::ReverificationPending`] with no change when the problem can clear by itself.
+///
+/// The caller sends the action upstream only when the returned status is `EXECUTING` and the
+/// compare-and-set of the returned version succeeded. An escrow that is already `EXECUTING`
+/// or `EXECUTED` is rejected, so an action runs at most once.
+pub fn begin_execute(
+    escrow: &Escrow,
+    by: &Principal,
+    reverification: Reverification,
+    now_ms: i64,
+) -> Result<Escrow, EscrowError> {
+    check_execute(escrow, by, now_ms)?;
+
+    match reverification {
+        Reverification::Passed => {
+            let mut next = bump_version(escrow)?;
+            next.execution_started_at_ms = Some(now_ms);
+            change_status(
+                &mut next,
+                EscrowStatus::Executing,
+                &by.id,
+                now_ms,
+                "re-verification passed",
+            );
+            Ok(next)
+        }
+        Reverification::Pending { cause, reason } => Err(EscrowError::ReverificationPending {
+            escrow_id: escrow.escrow_id.clone(),
+            cause,
+            reason: truncate_reason(&reason),
+        }),
+        Reverification::Failed { reason } => {
+            let mut next = bump_version(escrow)?;
+            let reason = format!("re-verification failed: {reason}");
+            next.failure = Some(truncate_reason(&reason));
+            change_status(&mut next, EscrowStatus::Failed, &by.id, now_ms, &reason);
+            Ok(next)
+        }
     }
-    Ok(next)
 }
 
 /// Records the upstream tool's response to an `EXECUTING` escrow: `EXECUTED` or `FAILED`.
