@@ -318,9 +318,9 @@ fn recorded_receipt(node: &Node, escrow: &Escrow) -> Option<axiom_engine::model:
     response.receipt
 }
 
-/// Times re-verification is run again when the budget changed between its read and the
-/// reservation, before the execution is answered as unavailable; concurrent spends of one
-/// budget rarely collide more than a few times in a row.
+/// Times re-verification runs again when the budget changed between its read and the
+/// reservation. After that the execution returns 503, because concurrent spends of one budget
+/// rarely collide more than a few times in a row.
 const BUDGET_RACE_RETRIES_MAX: usize = 3;
 
 /// Re-verifies an escrow and, when every check passed, reserves the escrowed amount in the
