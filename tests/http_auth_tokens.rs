@@ -21,11 +21,10 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 fn hs256_settings() -> AuthSettings {
     AuthSettings {
         hs256_secret: Some(SECRET.to_owned()),
-        jwks_file: None,
         issuer: ISSUER.to_owned(),
         audience: AUDIENCE.to_owned(),
-        dev_no_auth: false,
         environment: "development".to_owned(),
+        ..AuthSettings::default()
     }
 }
 

@@ -2,22 +2,23 @@
 //!
 //! Tokens carry `sub` (the principal id), `tenant`, `roles`, `iss`, `aud`, `exp` and
 //! optionally `nbf` and `platform`. HS256 tokens are checked against a shared secret
-//! (development); EdDSA and RS256 tokens against the public keys of a JWKS file (production).
+//! (development); EdDSA and RS256 tokens against the public keys of a JWKS, read from a file
+//! or fetched from a URL and refreshed (production).
 //! A tenant of `"*"` is platform-wide and is accepted only together with `"platform": true`,
 //! so a token cannot become platform-wide by a typo in its tenant.
 
 use crate::http::error::ApiError;
+use crate::http::jwks::{self, JwksKey, JwksUrl, LiveKeys, RefreshTask};
 use crate::http::roles::{Permission, Role};
 use crate::node::metrics::{AuthRejection, Metrics};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
-use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Clock difference tolerated on `exp` and `nbf`, in seconds: token issuers and this server
 /// run on different machines, and 30 s covers ordinary NTP drift without keeping an expired
@@ -26,8 +27,7 @@ pub const TOKEN_LEEWAY_S: u64 = 30;
 /// Longest accepted bearer token, in bytes. Real tokens are well under 2 KiB; the bound keeps
 /// a hostile header from costing a large base64 decode.
 pub const TOKEN_BYTES_MAX: usize = 8 * 1024;
-/// Most keys accepted from a JWKS file.
-pub const JWKS_KEYS_MAX: usize = 64;
+pub use crate::http::jwks::{JWKS_BYTES_MAX, JWKS_FETCH_TIMEOUT_MS, JWKS_KEYS_MAX, JWKS_REFRESH_S_DEFAULT, JWKS_REFRESH_S_MIN};
 /// The `tenant` claim of platform-wide tokens.
 pub const PLATFORM_TENANT: &str = "*";
 
@@ -135,10 +135,10 @@ fn join_roles(roles: &[Role]) -> String {
 /// Errors of building the authenticator.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    /// Neither a secret nor a JWKS file, and no explicit `--dev-no-auth`.
+    /// Neither a secret nor a JWKS, and no explicit `--dev-no-auth`.
     #[error(
-        "no bearer token verification configured: set --jwt-hs256-secret or --jwks-file \
-         (or --dev-no-auth for development)"
+        "no bearer token verification configured: set --jwt-hs256-secret, --jwks-file or \
+         --jwks-url (or --dev-no-auth for development)"
     )]
     NothingConfigured,
     /// `--dev-no-auth` with `AXIOM_ENV=production`.
@@ -155,25 +155,47 @@ pub enum AuthConfigError {
         /// The problem with the file.
         reason: String,
     },
+    /// Both a JWKS file and a JWKS URL are configured.
+    #[error("--jwks-file and --jwks-url are mutually exclusive: set one of them")]
+    JwksSourcesConflict,
+    /// The JWKS URL is not a usable `http://` address.
+    #[error("invalid --jwks-url `{url}`: {reason}")]
+    JwksUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The JWKS could not be fetched from its URL at start, or the document is invalid.
+    #[error("fetching the JWKS from `{url}` failed: {reason}")]
+    JwksFetch {
+        /// The URL.
+        url: String,
+        /// The fetch error or the problem with the document.
+        reason: String,
+    },
+    /// `--jwks-refresh-s` is below [`JWKS_REFRESH_S_MIN`].
+    #[error("--jwks-refresh-s {seconds} is below the minimum of {JWKS_REFRESH_S_MIN} s")]
+    JwksRefreshTooShort {
+        /// The configured interval, in seconds.
+        seconds: u64,
+    },
+    /// The JWKS refresh thread could not be started.
+    #[error("starting the JWKS refresh thread failed: {0}")]
+    RefreshThread(#[source] std::io::Error),
 }
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2 requires at least the hash
 /// size, 256 bits).
 pub const HS256_SECRET_BYTES_MIN: usize = 32;
 
-/// A public key from the JWKS file.
-struct JwksKey {
-    kid: Option<String>,
-    algorithm: Algorithm,
-    key: DecodingKey,
-}
-
 enum Mode {
     /// `--dev-no-auth`: every request acts as a platform-wide principal with every role.
     Disabled,
     Verify {
         hs256: Option<DecodingKey>,
-        jwks: Vec<JwksKey>,
+        /// Empty when only HS256 is configured.
+        jwks: Arc<LiveKeys>,
     },
 }
 
@@ -183,6 +205,8 @@ pub struct Authenticator {
     issuer: String,
     audience: String,
     metrics: Arc<Metrics>,
+    /// Re-fetches `--jwks-url`; dropping the authenticator stops it.
+    _jwks_refresh: Option<RefreshTask>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -190,7 +214,7 @@ impl std::fmt::Debug for Authenticator {
         let mode = match &self.mode {
             Mode::Disabled => "disabled".to_owned(),
             Mode::Verify { hs256, jwks } => {
-                format!("hs256: {}, jwks keys: {}", hs256.is_some(), jwks.len())
+                format!("hs256: {}, jwks keys: {}", hs256.is_some(), jwks.snapshot().len())
             }
         };
         f.debug_struct("Authenticator")
@@ -202,12 +226,17 @@ impl std::fmt::Debug for Authenticator {
 }
 
 /// Settings of the authenticator, built from `ServeArgs`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// HS256 secret (development).
     pub hs256_secret: Option<String>,
     /// JWKS file with EdDSA or RS256 public keys.
     pub jwks_file: Option<std::path::PathBuf>,
+    /// `http://` URL of a JWKS, fetched at start and every `jwks_refresh_s`; excludes
+    /// `jwks_file`.
+    pub jwks_url: Option<String>,
+    /// Time between fetches of `jwks_url`, in seconds.
+    pub jwks_refresh_s: u64,
     /// Expected `iss`.
     pub issuer: String,
     /// Expected `aud`.
@@ -218,12 +247,29 @@ pub struct AuthSettings {
     pub environment: String,
 }
 
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            hs256_secret: None,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_s: JWKS_REFRESH_S_DEFAULT,
+            issuer: String::new(),
+            audience: String::new(),
+            dev_no_auth: false,
+            environment: String::new(),
+        }
+    }
+}
+
 impl AuthSettings {
     /// Copies the authentication flags of `axiom serve`.
     pub fn from_serve_args(args: &crate::node::ServeArgs) -> AuthSettings {
         AuthSettings {
             hs256_secret: args.jwt_hs256_secret.clone(),
             jwks_file: args.jwks_file.clone(),
+            jwks_url: args.jwks_url.clone(),
+            jwks_refresh_s: args.jwks_refresh_s,
             issuer: args.jwt_issuer.clone(),
             audience: args.jwt_audience.clone(),
             dev_no_auth: args.dev_no_auth,
@@ -234,8 +280,11 @@ impl AuthSettings {
 
 impl Authenticator {
     /// Builds the authenticator; fails when nothing verifies tokens, when `--dev-no-auth` is
-    /// asked for in production, or when the JWKS file is unusable.
+    /// asked for in production, or when the JWKS file or URL is unusable. With a JWKS URL it
+    /// blocks for the first fetch (at most [`JWKS_FETCH_TIMEOUT_MS`] per connect, read or
+    /// write) and starts the refresh thread.
     pub fn new(settings: &AuthSettings, metrics: Arc<Metrics>) -> Result<Authenticator, AuthConfigError> {
+        let mut jwks_refresh = None;
         let mode = if settings.dev_no_auth {
             if settings.environment.eq_ignore_ascii_case("production") {
                 return Err(AuthConfigError::NoAuthInProduction);
@@ -250,11 +299,23 @@ impl Authenticator {
                 Some(secret) => Some(DecodingKey::from_secret(secret.as_bytes())),
                 None => None,
             };
-            let jwks = match &settings.jwks_file {
-                Some(path) => load_jwks(path)?,
-                None => Vec::new(),
+            let jwks = match (&settings.jwks_file, &settings.jwks_url) {
+                (Some(_), Some(_)) => return Err(AuthConfigError::JwksSourcesConflict),
+                (Some(path), None) => {
+                    let keys = jwks::load_file(path).map_err(|reason| AuthConfigError::Jwks {
+                        path: path.display().to_string(),
+                        reason,
+                    })?;
+                    Arc::new(LiveKeys::new(keys))
+                }
+                (None, Some(url)) => {
+                    let (keys, refresh) = start_jwks_url(url, settings.jwks_refresh_s)?;
+                    jwks_refresh = Some(refresh);
+                    keys
+                }
+                (None, None) => Arc::new(LiveKeys::default()),
             };
-            if hs256.is_none() && jwks.is_empty() {
+            if hs256.is_none() && jwks.snapshot().is_empty() {
                 return Err(AuthConfigError::NothingConfigured);
             }
             Mode::Verify { hs256, jwks }
@@ -265,6 +326,7 @@ impl Authenticator {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             metrics,
+            _jwks_refresh: jwks_refresh,
         })
     }
 
@@ -292,7 +354,7 @@ impl Authenticator {
                     roles: Role::ALL.to_vec(),
                 })
             }
-            Mode::Verify { hs256, jwks } => (hs256, jwks),
+            Mode::Verify { hs256, jwks } => (hs256, jwks.snapshot()),
         };
 
         let header = authorization.ok_or(ApiError::MissingToken)?;
@@ -315,7 +377,7 @@ impl Authenticator {
                 ApiError::InvalidToken("HS256 tokens are not accepted by this server".to_owned())
             })?,
             Algorithm::EdDSA | Algorithm::RS256 => {
-                select_jwks_key(jwks, token_header.alg, token_header.kid.as_deref())?
+                select_jwks_key(&jwks, token_header.alg, token_header.kid.as_deref())?
             }
             other => {
                 return Err(ApiError::InvalidToken(format!(
@@ -398,45 +460,26 @@ fn select_jwks_key<'k>(
         .ok_or_else(|| ApiError::InvalidToken(format!("no {algorithm:?} key matches the token's kid")))
 }
 
-fn load_jwks(path: &Path) -> Result<Vec<JwksKey>, AuthConfigError> {
-    let error = |reason: String| AuthConfigError::Jwks {
-        path: path.display().to_string(),
+/// Checks the JWKS URL and refresh interval, fetches the key set once and starts its refresh.
+fn start_jwks_url(url: &str, refresh_s: u64) -> Result<(Arc<LiveKeys>, RefreshTask), AuthConfigError> {
+    let parsed = JwksUrl::parse(url).map_err(|reason| AuthConfigError::JwksUrl {
+        url: url.to_owned(),
         reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|io| error(io.to_string()))?;
-    let set: JwkSet = serde_json::from_str(&text).map_err(|json| error(json.to_string()))?;
-    if set.keys.len() > JWKS_KEYS_MAX {
-        return Err(error(format!(
-            "{} keys, above the limit of {JWKS_KEYS_MAX}",
-            set.keys.len()
-        )));
+    })?;
+    if refresh_s < JWKS_REFRESH_S_MIN {
+        return Err(AuthConfigError::JwksRefreshTooShort { seconds: refresh_s });
     }
 
-    let mut keys = Vec::with_capacity(set.keys.len());
-    for jwk in &set.keys {
-        let algorithm = match &jwk.algorithm {
-            AlgorithmParameters::OctetKeyPair(params) if params.curve == EllipticCurve::Ed25519 => {
-                Algorithm::EdDSA
-            }
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            _ => {
-                return Err(error(format!(
-                    "key `{}` is neither Ed25519 nor RSA",
-                    jwk.common.key_id.as_deref().unwrap_or("(no kid)")
-                )))
-            }
-        };
-        let key = DecodingKey::from_jwk(jwk).map_err(|jwt| error(jwt.to_string()))?;
-        keys.push(JwksKey {
-            kid: jwk.common.key_id.clone(),
-            algorithm,
-            key,
-        });
-    }
-    if keys.is_empty() {
-        return Err(error("holds no keys".to_owned()));
-    }
-    Ok(keys)
+    let (keys, text) = jwks::fetch_initial(&parsed).map_err(|reason| AuthConfigError::JwksFetch {
+        url: url.to_owned(),
+        reason,
+    })?;
+    tracing::info!(url, keys = keys.len(), refresh_s, "JWKS fetched");
+
+    let live = Arc::new(LiveKeys::new(keys));
+    let refresh = RefreshTask::start(parsed, Duration::from_secs(refresh_s), Arc::clone(&live), text)
+        .map_err(AuthConfigError::RefreshThread)?;
+    Ok((live, refresh))
 }
 
 /// Mints an HS256 token, for `axiom token` and tests.

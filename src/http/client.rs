@@ -13,6 +13,26 @@ use std::time::Duration;
 pub const RESPONSE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// Time limit of connecting, and of each read or write, in milliseconds.
 pub const IO_TIMEOUT_MS: u64 = 10_000;
+/// Maximum size of the status line plus headers, in bytes.
+const HEAD_BYTES_MAX: u64 = 64 * 1024;
+
+/// Time and size limits of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time limit of connecting, and of each read or write, in milliseconds.
+    pub io_timeout_ms: u64,
+    /// Maximum response body size, in bytes. A larger body is an error, not truncated.
+    pub response_bytes_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            io_timeout_ms: IO_TIMEOUT_MS,
+            response_bytes_max: RESPONSE_BYTES_MAX,
+        }
+    }
+}
 
 /// Errors of one request.
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +63,24 @@ pub struct Response {
     pub body: String,
 }
 
-/// Splits `http://host:port/base` into the socket address text and the base path.
+/// Splits `http://host:port/base` into the socket address text and the base path, without
+/// its trailing slashes.
 fn split_url(url: &str) -> Result<(String, String), ClientError> {
+    let (address, path) = split_address(url)?;
+    Ok((address, path.trim_end_matches('/').to_owned()))
+}
+
+/// Splits `http://host:port/path` into the socket address text and the path as written.
+/// Credentials in the URL are rejected, so that no secret is sent in the clear or logged.
+fn split_address(url: &str) -> Result<(String, &str), ClientError> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| ClientError::InvalidUrl(url.to_owned()))?;
-    let (authority, base) = match rest.find('/') {
-        Some(index) => (&rest[..index], rest[index..].trim_end_matches('/')),
+    let (authority, path) = match rest.find('/') {
+        Some(index) => (&rest[..index], &rest[index..]),
         None => (rest, ""),
     };
-    if authority.is_empty() {
+    if authority.is_empty() || authority.contains('@') {
         return Err(ClientError::InvalidUrl(url.to_owned()));
     }
     let address = if authority.contains(':') {
@@ -60,7 +88,7 @@ fn split_url(url: &str) -> Result<(String, String), ClientError> {
     } else {
         format!("{authority}:80")
     };
-    Ok((address, base.to_owned()))
+    Ok((address, path))
 }
 
 /// Sends one request; `body` is sent as JSON when present.
@@ -72,22 +100,41 @@ pub fn send(
     body: Option<&str>,
 ) -> Result<Response, ClientError> {
     let (address, base) = split_url(server)?;
+    exchange(&address, &format!("{base}{path}"), method, bearer, body, Limits::default())
+}
+
+/// Sends one `GET` to the full URL `http://host:port/path`, within `limits`.
+pub fn get_url(url: &str, limits: Limits) -> Result<Response, ClientError> {
+    let (address, path) = split_address(url)?;
+    let target = if path.is_empty() { "/" } else { path };
+    exchange(&address, target, "GET", None, None, limits)
+}
+
+/// Sends one request for `target` (the path and query) to `address` and reads the response.
+fn exchange(
+    address: &str,
+    target: &str,
+    method: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+    limits: Limits,
+) -> Result<Response, ClientError> {
     let io_error = |source| ClientError::Io {
-        address: address.clone(),
+        address: address.to_owned(),
         source,
     };
-    let timeout = Duration::from_millis(IO_TIMEOUT_MS);
+    let timeout = Duration::from_millis(limits.io_timeout_ms);
     let socket = address
         .to_socket_addrs()
         .map_err(io_error)?
         .next()
-        .ok_or_else(|| ClientError::InvalidUrl(server.to_owned()))?;
+        .ok_or_else(|| ClientError::InvalidUrl(address.to_owned()))?;
     let mut stream = TcpStream::connect_timeout(&socket, timeout).map_err(io_error)?;
     stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
     stream.set_write_timeout(Some(timeout)).map_err(io_error)?;
 
     let mut request = format!(
-        "{method} {base}{path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAccept: application/json\r\n"
     );
     if let Some(token) = bearer {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
@@ -103,7 +150,8 @@ pub fn send(
     request.push_str(body);
     stream.write_all(request.as_bytes()).map_err(io_error)?;
 
-    read_response(BufReader::new(stream.take(RESPONSE_BYTES_MAX))).map_err(|error| match error {
+    let stream = stream.take(HEAD_BYTES_MAX.saturating_add(limits.response_bytes_max));
+    read_response(BufReader::new(stream), limits.response_bytes_max).map_err(|error| match error {
         ReadError::Io(source) => io_error(source),
         ReadError::Invalid(text) => ClientError::InvalidResponse(text),
     })
@@ -120,7 +168,13 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-fn read_response(mut reader: impl BufRead) -> Result<Response, ReadError> {
+fn read_response(mut reader: impl BufRead, body_bytes_max: u64) -> Result<Response, ReadError> {
+    let too_large = |bytes: u64| {
+        ReadError::Invalid(format!(
+            "body of {bytes} bytes or more is above the limit of {body_bytes_max} bytes"
+        ))
+    };
+
     let mut status_line = String::new();
     reader.read_line(&mut status_line)?;
     let status = status_line
@@ -162,14 +216,26 @@ fn read_response(mut reader: impl BufRead) -> Result<Response, ReadError> {
             if size == 0 {
                 break;
             }
+            let total = (body.len() as u64).saturating_add(size);
+            if total > body_bytes_max {
+                return Err(too_large(total));
+            }
             (&mut reader).take(size).read_to_end(&mut body)?;
             let mut crlf = String::new();
             reader.read_line(&mut crlf)?;
         }
     } else if let Some(length) = content_length {
+        if length > body_bytes_max {
+            return Err(too_large(length));
+        }
         (&mut reader).take(length).read_to_end(&mut body)?;
     } else {
-        reader.read_to_end(&mut body)?;
+        (&mut reader)
+            .take(body_bytes_max.saturating_add(1))
+            .read_to_end(&mut body)?;
+        if body.len() as u64 > body_bytes_max {
+            return Err(too_large(body.len() as u64));
+        }
     }
 
     Ok(Response {
@@ -198,7 +264,30 @@ mod tests {
     #[test]
     fn chunked_body_is_joined() {
         let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        let response = read_response(raw.as_bytes()).ok();
+        let response = read_response(raw.as_bytes(), 64).ok();
         assert_eq!(response.map(|r| (r.status, r.body)), Some((200, "abcde".to_owned())));
+    }
+
+    #[test]
+    fn body_above_limit_is_rejected() {
+        let sized = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde";
+        assert!(read_response(sized.as_bytes(), 4).is_err());
+        assert!(read_response(sized.as_bytes(), 5).is_ok());
+
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert!(read_response(chunked.as_bytes(), 4).is_err());
+
+        let delimited = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde";
+        assert!(read_response(delimited.as_bytes(), 4).is_err());
+        assert!(read_response(delimited.as_bytes(), 5).is_ok());
+    }
+
+    #[test]
+    fn credentials_in_url_are_rejected() {
+        assert!(split_address("http://user:secret@idp:8080/jwks").is_err());
+        assert_eq!(
+            split_address("http://idp:8080/keys/").ok(),
+            Some(("idp:8080".to_owned(), "/keys/"))
+        );
     }
 }

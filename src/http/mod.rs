@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod jwks;
 mod decide;
 pub mod error;
 pub mod escrows;

@@ -125,6 +125,16 @@ pub struct ServeArgs {
     #[arg(long, env = "AXIOM_JWKS_FILE")]
     pub jwks_file: Option<PathBuf>,
 
+    /// Plain `http://` URL of a JWKS with EdDSA or RS256 public keys, fetched at start (the
+    /// server does not start if that fails) and every `--jwks-refresh-s`. `https://` is
+    /// rejected: mount the JWKS and pass `--jwks-file` instead.
+    #[arg(long, env = "AXIOM_JWKS_URL", conflicts_with = "jwks_file")]
+    pub jwks_url: Option<String>,
+
+    /// Time between fetches of `--jwks-url`, in seconds; a failed fetch keeps the previous keys.
+    #[arg(long, env = "AXIOM_JWKS_REFRESH_S", default_value_t = crate::http::jwks::JWKS_REFRESH_S_DEFAULT)]
+    pub jwks_refresh_s: u64,
+
     /// Expected `iss` claim of bearer tokens.
     #[arg(long, env = "AXIOM_JWT_ISSUER", default_value = "axiom")]
     pub jwt_issuer: String,
