@@ -17,7 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use axiom_engine::escrow::{self, Escrow, EscrowError, EscrowStatus, PendingCause, Reverification};
 use axiom_engine::decision::{compose, findings_from_evaluation, CompositionInput, DeferBudget, PolicyStep, StateCheck};
-use axiom_engine::model::{DecisionResponse, Verdict};
+use axiom_engine::model::{ReasonCode, DecisionResponse, Verdict};
 use axiom_engine::policy::{AxiomOutcome, Facts, SourceReading};
 use axiom_engine::shard::{BudgetReservation, ReserveOutcome};
 use rust_decimal::Decimal;
@@ -496,9 +496,18 @@ async fn reverify(
         degraded: false,
         defer_budget: DeferBudget { remaining_ms: 0 },
     });
-    // NOTE: only an ALLOW passes, so an escrow opened as UNCERTAIN or SMT_NON_FORMAL fails
-    // here whenever the policy still gives the same finding, even though people approved it.
-    if composed.verdict != Verdict::Allow {
+    // An ESCROW whose reason is exactly what the approvers were asked to judge (an uncertain
+    // proof, a missing formal proof, an axiom that asks for approval, a missing rollback plan)
+    // passes: the quorum's approval is the answer to it. Anything else must be an ALLOW.
+    let approved_by_people = composed.verdict == Verdict::Escrow
+        && matches!(
+            composed.reason_code,
+            ReasonCode::Uncertain
+                | ReasonCode::SmtNonFormal
+                | ReasonCode::AxiomFail
+                | ReasonCode::RollbackRequired
+        );
+    if composed.verdict != Verdict::Allow && !approved_by_people {
         let detail = composed.detail.unwrap_or_default();
         return Err(failed(format!(
             "the current policy `{}` gives {} {} with the live state: {detail}",
