@@ -47,9 +47,9 @@ pub struct RecordedInputs {
     pub rollback_usable: bool,
     /// Degraded mode at decision time.
     pub degraded: bool,
-    /// What was left of the defer allowance, in milliseconds.
+    /// Remainder of the defer allowance, in milliseconds.
     pub defer_remaining_ms: i64,
-    /// Why the solver could not be used, when it could not.
+    /// Reason the solver could not be used, when it could not.
     pub solver_unavailable: Option<String>,
     /// Budget amounts an ALLOW reserved.
     pub reservations: Vec<RecordedReservation>,

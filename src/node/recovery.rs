@@ -1,6 +1,6 @@
 //! Protection state for the shard actors, rebuilt from the durable store.
 //!
-//! On every shard start and restart the shard asks [`StoreRecovery::recover`]: nonces and
+//! On every shard start and restart the shard calls [`StoreRecovery::recover`]: nonces and
 //! sequence marks come from the audit log (every answered decision is durable before its
 //! response leaves), budget definitions, budget spends and idempotency entries from their own
 //! tables, which the shards keep current through [`StoreRecovery::record`].
