@@ -41,12 +41,12 @@ async fn every_documented_route_is_served() {
     let app = test::init_service(axiom::http::app(node.node.clone(), node.authenticator.clone())).await;
 
     for (method, path) in document_routes() {
-        let uri = path.replace("{kid}", "k_unknown").replace("{id}", "inc-unknown");
+        let uri = path.replace("{kid}", "k_unknown").replace("{id}", "inc-unknown").replace("{file}", "app.js");
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
         let request = TestRequest::default().method(method.clone()).uri(&uri).to_request();
         let response = test::call_service(&app, request).await;
         let status = response.status();
-        let public = ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&path.as_str());
+        let public = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/console/", "/console/{file}"].contains(&path.as_str());
         let want = if public { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
         assert_eq!(status, want, "{method} {uri}");
     }

@@ -1,5 +1,6 @@
 //! The HTTP control plane (actix-web): keys, source feeds, runtime settings, incidents, the
-//! HTTP decision endpoint, health probes, metrics and the OpenAPI document.
+//! HTTP decision endpoint, health probes, metrics, the OpenAPI document and the escrow
+//! review console page.
 //!
 //! Every `/v1` handler takes a [`auth::Principal`], so no handler runs without a verified
 //! bearer token (or `--dev-no-auth`), and each checks one [`roles::Permission`] and the
@@ -20,6 +21,7 @@ pub mod settings;
 pub mod sources;
 pub mod audit;
 pub mod compliance;
+pub mod console;
 pub mod gdpr;
 pub mod policies;
 pub mod workflow;
@@ -101,6 +103,10 @@ pub fn register_routes(sink: &mut impl RouteSink) {
     sink.add(Method::GET, "/readyz", health::readyz);
     sink.add(Method::GET, "/metrics", health::metrics);
     sink.add(Method::GET, "/openapi.json", health::openapi);
+    // The console page holds no data (it calls `/v1` with the person's token), so it is
+    // public like the probes.
+    sink.add(Method::GET, "/console/", console::index);
+    sink.add(Method::GET, "/console/{file}", console::asset);
 
     sink.add(Method::POST, "/v1/keys", keys::create);
     sink.add(Method::GET, "/v1/keys", keys::list);
