@@ -8,7 +8,7 @@ mod workflow_support;
 
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use axiom_engine::model::Verdict;
+use axiom_engine::model::{ReasonCode, Verdict};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use workflow_support::*;
@@ -410,4 +410,58 @@ async fn execute_checks_quorum_before_tool() {
     let no_tool = test::call_service(&app, execute_request(&id).to_request()).await;
     assert_eq!(no_tool.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(escrow_json!(&app, &id)["status"], "APPROVED");
+}
+
+/// A policy whose `Budget` axiom has no shield, so an amount whose uncertainty straddles the
+/// remaining budget is escrowed as UNCERTAIN.
+const UNCERTAIN_POLICY: &str = r#"policyset finance v3:
+  domain finance
+  approvals required 2
+  approvals roles ["financemanager"]
+  approvals sod true
+  approvals expires_in 4h
+
+axiom Fresh_bank_feed:
+  when action.name in ["pay_invoice", "refund"]
+  require source("bank").age_sec <= 30
+
+axiom Budget:
+  when action.name == "pay_invoice"
+  require action.params.amount + eps(1.00) <= budget.remaining("AP")
+"#;
+
+#[actix_rt::test]
+async fn approved_uncertain_escrow_executes() {
+    // Goal: an escrow opened because the proof was uncertain is what the approvers judged, so
+    // after their quorum it executes (and is charged) instead of failing re-verification.
+    let tool = start_tool(200);
+    let test_node = start_node(&["--tool-url", &tool.url]);
+    test_node.node.publish_policy_directly(TENANT, UNCERTAIN_POLICY, "bootstrap").expect("publish");
+    let definition = axiom_engine::shard::BudgetDefinition {
+        code: "AP".to_owned(),
+        scope: axiom_engine::shard::BudgetScope::Tenant,
+        limit: decimal("1000.00"),
+        period_ms: 86_400_000,
+    };
+    test_node.node.set_budget(TENANT, definition).await.expect("budget");
+    let app = test::init_service(axiom::http::app(test_node.node.clone(), test_node.authenticator.clone())).await;
+    add_approvers!(&app);
+
+    let mut uncertain = intent(ACTOR, "pay_invoice", "800.00");
+    uncertain["data_requirements"]["uncertainty_budget"] = json!({"amount": "500.00"});
+    let response = decide(&test_node, &uncertain).await;
+    assert_eq!(response.reason_code, ReasonCode::Uncertain, "{response:?}");
+    let id = response.escrow.expect("escrow summary").escrow_id;
+    for subject in ["alice", "bob"] {
+        let token = token_for(subject, &["approver"], TENANT);
+        let request = TestRequest::post().uri(&format!("/v1/escrow/{id}/approve")).insert_header(("Authorization", token));
+        assert_eq!(test::call_service(&app, request.to_request()).await.status(), StatusCode::OK);
+    }
+
+    let response = test::call_service(&app, execute_request(&id).to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(&test::read_body(response).await).expect("json");
+    assert_eq!(body["status"], "EXECUTED", "{body}");
+    assert_eq!(tool.count.load(Ordering::SeqCst), 1);
+    assert_eq!(ap_remaining(&test_node).await, decimal("200.00"), "the executed amount is charged");
 }
