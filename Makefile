@@ -6,7 +6,8 @@ CARGO ?= cargo
 deps:
 	bash scripts/install-deps.sh
 
-demo: deps
+demo:
+	AXIOM_DEPS=run bash scripts/install-deps.sh
 	$(CARGO) run --release --bin axiom -- demo
 
 test: deps

@@ -7,12 +7,16 @@
 # Needs root (or sudo) and Debian's package archive; prints what to install otherwise.
 set -euo pipefail
 
+# With AXIOM_DEPS=run only what building and running axiom needs is installed (for `make demo`);
+# the default also installs what the tests need.
 missing=()
 [ -e /usr/include/z3.h ] || missing+=(libz3-dev)
 command -v z3 >/dev/null 2>&1 || missing+=(z3)
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-if [ "${AXIOM_SKIP_CHROMIUM:-0}" != 1 ]; then
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ "${AXIOM_DEPS:-test}" != run ]; then
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ "${AXIOM_SKIP_CHROMIUM:-0}" != 1 ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  fi
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
