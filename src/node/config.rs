@@ -49,7 +49,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AXIOM_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
 
-    /// Number of tenant shards (fixed for the life of a data directory).
+    /// Number of tenant shards; a change takes effect at the next start, which regroups the
+    /// recovered replay state by the new mapping.
     #[arg(long, env = "AXIOM_SHARDS", default_value_t = 16)]
     pub shards: usize,
 
