@@ -90,7 +90,7 @@ fn verify(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 fn tail(dir: &std::path::Path, lines: usize) -> anyhow::Result<ExitCode> {
     let store = Store::open_unchecked(&store_dir(dir)?, StoreConfig::default())?;
     for record in store.audit_tail(lines)? {
-        println!("{}", serde_json::to_string(&record)?);
+        super::print_output(&serde_json::to_string(&record)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -101,7 +101,7 @@ fn show(dir: &std::path::Path, decision_id: &str) -> anyhow::Result<ExitCode> {
         eprintln!("error: no audit record for decision `{decision_id}`");
         return Ok(ExitCode::from(1));
     };
-    println!("{}", serde_json::to_string_pretty(&record)?);
+    super::print_output(&serde_json::to_string_pretty(&record)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -39,6 +39,6 @@ pub fn run(args: DecideArgs) -> anyhow::Result<ExitCode> {
 
     let value: serde_json::Value = serde_json::from_slice(&response)
         .context("the server's response is not JSON")?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    super::print_output(&serde_json::to_string_pretty(&value)?)?;
     Ok(ExitCode::SUCCESS)
 }

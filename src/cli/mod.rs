@@ -72,6 +72,18 @@ pub enum Command {
     ReplayCheck(replay_check::ReplayCheckArgs),
 }
 
+/// Writes `text` and a newline to standard output. A reader that closed the pipe early (as in
+/// `axiom decide ... | head`) is not an error: the output was simply not wanted any more.
+pub fn print_output(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Installs the tracing subscriber; the filter comes from `RUST_LOG` (default `info`).
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

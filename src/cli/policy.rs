@@ -97,7 +97,7 @@ fn eval(file: &Path, intent_path: &Path, state_path: &Path) -> Result<ExitCode> 
 
     let config = SmtConfig::from_env()?;
     let evaluation = evaluate_with_z3(&policy, &facts, config.timeout_ms)?;
-    println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    super::print_output(&serde_json::to_string_pretty(&evaluation)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

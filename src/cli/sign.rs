@@ -43,7 +43,7 @@ pub struct SignArgs {
 /// Signs the intent and prints the envelope JSON on standard output.
 pub fn run(args: SignArgs) -> Result<ExitCode> {
     let envelope = sign_file(&args)?;
-    println!("{}", serde_json::to_string(&envelope)?);
+    super::print_output(&serde_json::to_string(&envelope)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
