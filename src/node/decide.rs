@@ -29,8 +29,8 @@ use super::policies::PublishedPolicy;
 /// Domain prefix of a sequence stream id, so stream ids never collide with other hashes.
 const SEQUENCE_STREAM_PREFIX: &[u8] = b"axiom/sequence-stream/v1\n";
 
-/// Times an ALLOW whose budget changed after its proof is proved again with the fresh remaining
-/// amount before the request is deferred; concurrent spends of one budget rarely collide more
+/// Times an ALLOW whose reservation no longer fits is proved again with the fresh remaining
+/// amount before the request is deferred. Concurrent spends of one budget rarely collide more
 /// than a few times in a row.
 const BUDGET_RETRIES_MAX: usize = 3;
 
@@ -125,8 +125,8 @@ impl Draft {
 }
 
 impl Node {
-    /// Decides one request and returns the response to send. Never panics on input: every
-    /// failure becomes a verdict-shaped response with a reason code.
+    /// Decides one request and returns the response to send. Every failure of the input
+    /// becomes a verdict-shaped response with a reason code rather than an error.
     pub async fn decide(&self, request: &[u8], endpoint: Endpoint) -> DecisionResponse {
         let started = Instant::now();
         let response = self.decide_request(request).await;
@@ -157,7 +157,7 @@ impl Node {
         }
     }
 
-    /// Answers a request that failed a stateless check. Unauthenticated failures are counted
+    /// Builds the response to a request that failed a stateless check. Unauthenticated failures are counted
     /// and sampled into incidents but not audited one by one, so a flood cannot fill the disk;
     /// failures after the signature verified are audited like any decision.
     async fn reject(&self, raw: &[u8], rejection: Rejection, now_ms: i64) -> DecisionResponse {
@@ -194,7 +194,10 @@ impl Node {
         let tenant = intent.actor.tenant.as_str();
         let actor_id = intent.actor.id.as_str();
 
-        let cutoff_ms = self.settings.snapshot().certificates_issued_after_ms;
+        let cutoff_ms = self
+            .settings
+            .certificates_issued_after_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
         if certificate.issued_at < cutoff_ms {
             let draft = Draft::new(
                 Verdict::Deny,
@@ -257,7 +260,7 @@ impl Node {
         response
     }
 
-    /// Answers a request the shard did not admit. Replays and rate-limited or overloaded
+    /// Builds the response to a request the shard did not admit. Replays and rate-limited or overloaded
     /// requests are not audited one by one (a captured certificate replayed in a loop must
     /// not fill the disk); an idempotency conflict is a new signed request and is audited.
     async fn answer_shard_rejection(
@@ -586,7 +589,7 @@ impl Node {
             .collect())
     }
 
-    /// Reserves the budgets of an ALLOW in the shard, then audits and answers.
+    /// Reserves the budgets of an ALLOW in the shard, then audits it and returns the response.
     async fn complete_allow(
         &self,
         request: &AuthenticatedRequest,
@@ -718,13 +721,15 @@ impl Node {
         let inputs = inputs.map(super::replay::without_personal_data);
         let facts = serde_json::to_value(&inputs).unwrap_or(serde_json::Value::Null);
         let response_json = serde_json::to_value(&response).unwrap_or(serde_json::Value::Null);
+        // NOTE: the policy is looked up again here, so a version published between admission
+        // and this point is the one recorded; the window is one decision long.
+        let policy_set_id = self
+            .policies
+            .current(&intent.actor.tenant, &intent.target.domain)
+            .map(|policy| policy.policy_set_id.clone());
         let sequence_stream = certificate.sequence.map(|_| {
-            let policy_set_id = self
-                .policies
-                .current(&intent.actor.tenant, &intent.target.domain)
-                .map(|policy| policy.policy_set_id.clone())
-                .unwrap_or_default();
-            sequence_stream_id(&certificate.kid, &intent.actor.tenant, &intent.actor.id, &policy_set_id)
+            let stream_policy = policy_set_id.as_deref().unwrap_or_default();
+            sequence_stream_id(&certificate.kid, &intent.actor.tenant, &intent.actor.id, stream_policy)
         });
         let entry = AuditEntry {
             shard,
@@ -737,10 +742,7 @@ impl Node {
                 expires_at: certificate.expires_at,
                 sequence: certificate.sequence,
                 sequence_stream,
-                policy_set_id: self
-                    .policies
-                    .current(&intent.actor.tenant, &intent.target.domain)
-                    .map(|policy| policy.policy_set_id.clone()),
+                policy_set_id,
                 intent_hash: hex::encode(request.intent_hash),
                 verdict: response.verdict,
                 reason_code: response.reason_code,

@@ -19,7 +19,7 @@ pub fn has_side_effects(operation_name: &str) -> bool {
         .any(|prefix| operation_name.starts_with(prefix))
 }
 
-/// What the freshness step found for the action's required sources.
+/// Result of the freshness step for the action's required sources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", content = "sources", rename_all = "snake_case")]
 pub enum StateCheck {
@@ -51,7 +51,7 @@ pub enum AxiomOutcome {
     Uncertain(Vec<Fact>),
     /// The axiom could not be evaluated (for example a missing field); fails closed.
     Error(String),
-    /// The solver did not answer in time.
+    /// The solver did not finish in time.
     Timeout,
     /// Only a solver could settle the axiom, and none ran (SMT disabled).
     Unproved,
@@ -62,13 +62,13 @@ pub enum AxiomOutcome {
 pub struct AxiomFinding {
     /// Axiom name.
     pub name: String,
-    /// What the prover found.
+    /// Outcome the prover reported.
     pub outcome: AxiomOutcome,
     /// The axiom's `else shield(...)`, if any.
     pub else_shield: Option<Shield>,
 }
 
-/// What the policy evaluation found.
+/// Findings of the policy evaluation.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicyFindings {
     /// Name of the ABAC rule that denies the action, if one does.
@@ -83,7 +83,7 @@ pub struct PolicyFindings {
     pub formally_proved: bool,
 }
 
-/// What the verification step produced.
+/// Result of the verification step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyStep {
     /// The policy was evaluated.
@@ -105,7 +105,7 @@ pub struct CompositionInput {
     pub rollback_usable: bool,
     /// True when degraded mode (`DEGRADED_NO_ALLOW`) is on.
     pub degraded: bool,
-    /// What is left of the defer allowance.
+    /// Remainder of the defer allowance.
     pub defer_budget: DeferBudget,
 }
 

@@ -48,7 +48,7 @@ pub struct SequenceClaim {
     pub value: u64,
 }
 
-/// The answer to an [`AdmitRequest`].
+/// Outcome of an [`AdmitRequest`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdmitOutcome {
     /// Every check passed; the nonce is consumed and the sequence mark raised until completion.
@@ -60,14 +60,14 @@ pub enum AdmitOutcome {
     Cached(Box<DecisionResponse>),
 }
 
-/// Why an admission was rejected.
+/// Reason an admission was rejected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
     /// The reason code for the response.
     pub reason: ReasonCode,
     /// When the request may be retried, for `RATE_LIMITED` and in-flight idempotency keys.
     pub retry_after_ms: Option<u64>,
-    /// What failed, for the response's `detail`.
+    /// Description of the failure, for the response's `detail`.
     pub detail: String,
     /// An anomaly the caller should record as an incident, at most one per actor per minute.
     pub anomaly: Option<AnomalyEvent>,
@@ -133,7 +133,7 @@ pub struct BudgetReservation {
     pub expected_remaining: Option<Decimal>,
 }
 
-/// The answer to a completion.
+/// Outcome of a completion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompleteOutcome {
     /// The verdict was recorded: a DEFER released the nonce and restored the sequence mark,
@@ -152,10 +152,10 @@ pub enum CompleteOutcome {
     InvalidReservation {
         /// Budget code of the invalid reservation.
         code: String,
-        /// What is wrong with it.
+        /// Description of the problem.
         detail: String,
     },
-    /// The shard holds no open admission with this id: it was already completed, it timed
+    /// The shard has no open admission with this id: it was already completed, it timed
     /// out, or the shard restarted since. Its nonce stays consumed.
     UnknownAdmission,
     /// The shard could not handle the completion (restarting, recovering or failed).
@@ -165,7 +165,7 @@ pub enum CompleteOutcome {
     },
 }
 
-/// The answer to a reservation made outside an admission (`ShardSet::reserve`).
+/// Outcome of a reservation made outside an admission (`ShardSet::reserve`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveOutcome {
     /// Every reservation fitted and was applied and journaled.
@@ -182,7 +182,7 @@ pub enum ReserveOutcome {
     InvalidReservation {
         /// Budget code of the invalid reservation.
         code: String,
-        /// What is wrong with it.
+        /// Description of the problem.
         detail: String,
     },
     /// The shard could not handle the reservation (restarting, recovering or failed).
